@@ -1,0 +1,72 @@
+"""Small file helpers shared by the stages: atomic writes, frame folders."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename, so a
+    killed run never leaves a file that looks complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def frame_name(index: int) -> str:
+    """File name of frame ``index`` (zero-padded so names sort in frame order)."""
+    return f"{index:05d}.png"
+
+
+def write_frames(folder: str | Path, frames: np.ndarray) -> list[Path]:
+    """Save (F, H, W, 3) uint8 frames as lossless PNGs ``00000.png, ...``; returns paths."""
+    import cv2
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, frame in enumerate(frames):
+        ok, data = cv2.imencode(".png", np.ascontiguousarray(frame[..., ::-1]))
+        if not ok:
+            raise OSError(f"could not encode frame {i} as PNG")
+        path = folder / frame_name(i)
+        atomic_write_bytes(path, data.tobytes())
+        paths.append(path)
+    return paths
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as uint8 RGB (H, W, 3); raises ValueError naming an unreadable file."""
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"cannot read image {path}")
+    return np.ascontiguousarray(image[..., ::-1])
+
+
+def read_frames(folder: str | Path) -> tuple[np.ndarray, list[Path]]:
+    """Read the PNG frames of ``folder`` in name order: (F, H, W, 3) uint8 and their paths."""
+    paths = sorted(Path(folder).glob("*.png"))
+    if not paths:
+        raise ValueError(f"no PNG frames in {folder}")
+    frames = [read_image(p) for p in paths]
+    shapes = {f.shape for f in frames}
+    if len(shapes) != 1:
+        raise ValueError(f"frames in {folder} differ in size: {sorted(shapes)}")
+    return np.stack(frames), paths

@@ -1,0 +1,1069 @@
+r"""Procedural, seeded 3-D scenes with exact ground truth, and an exact ray caster for them.
+
+A scene is a closed, textured room (floor, ceiling, four walls) holding axis-aligned boxes and
+vertical billboards, all built from axis-aligned rectangles in world coordinates. Every
+rectangle carries its own texture, a mix of photographs bundled with scikit-image and seeded
+procedural detail (value noise, blobs, strokes), so SIFT finds plenty of distinct features on
+every surface and nothing is tiled.
+
+Conventions (the project's, see ``benchmark.cameras``):
+
+- ``K`` is 3x3 float64 in pixels; ``w2c`` is 4x4 float64 world-to-camera with OpenCV axes
+  (x right, y down, z forward).
+- Pixel (row i, col j) covers ``[j, j+1) x [i, i+1)``; its centre is ``(j + 0.5, i + 0.5)``,
+  so its ray goes through ``K^-1 @ (j + 0.5, i + 0.5, 1)`` (COLMAP's convention).
+- ``depth`` is z-depth in the camera frame (not distance along the ray), float32, exact at
+  the pixel centre (never averaged across edges).
+
+The world frame is z-up (x right, y forward from the base camera, z up; floor at z = 0), so
+it is deliberately *not* the camera frame; the base camera also has a seeded yaw and a
+downward tilt. :func:`make_scene` scales every scene so that the median depth of the base view
+at the canonical intrinsics (:func:`canonical_K`: 60 deg horizontal FOV, 16:9) is 1, so
+translations are in units of median depth.
+
+Typical use::
+
+    scene = make_scene(7)                       # or make_scene(SceneSpec(seed=7, num_boxes=3))
+    K = canonical_K(448, 256)
+    rgb, depth = render(scene, K, scene.base_w2c, 448, 256)
+    rgb, depth, points = render(scene, K, w2c, 448, 256, return_points=True)
+    frames, depths = render_frames(scene, K, w2c_seq, 448, 256)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+__all__ = [
+    "CANONICAL_HFOV_DEG",
+    "Rect",
+    "SceneSpec",
+    "SyntheticScene",
+    "box_rects",
+    "canonical_K",
+    "cast_rays",
+    "look_w2c",
+    "make_scene",
+    "render",
+    "render_frames",
+    "room_rects",
+]
+
+#: Horizontal field of view (degrees) of the canonical camera the scene scale refers to.
+CANONICAL_HFOV_DEG = 60.0
+#: Canonical 16:9 image size (width, height); texture density is chosen for it.
+CANONICAL_SIZE = (1024, 576)
+#: Resolution of the depth render used for median depths and texture density (16:9).
+_LOWRES = (256, 144)
+#: Hits closer than this z-depth are ignored (a near plane, in scene units).
+NEAR = 1e-4
+#: Slack on rectangle bounds in the float32 hit test, so that rays through a shared edge of
+#: two rectangles cannot slip between them (about 0.01 px at depth 1 and 1024 px width).
+_BOUND_TOL = 1e-5
+#: In-plane axes (u, v) of a rectangle whose normal is the world axis 0, 1, 2. The texture's
+#: u runs along the first, v against the second (so "up" in a wall texture is +z).
+_INPLANE = ((1, 2), (0, 2), (0, 1))
+#: Photographs shipped with scikit-image (all load offline) mixed into the textures.
+_PHOTOS = (
+    "astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
+    "retina", "brick", "grass", "gravel", "camera", "moon", "coins", "horse", "page", "text",
+    "clock", "cell",
+)  # fmt: skip
+#: Pixels rendered per chunk when tracing supersamples (bounds peak memory).
+_CHUNK = 1 << 15
+
+
+# --------------------------------------------------------------------------------------------
+# Cameras
+# --------------------------------------------------------------------------------------------
+
+
+def canonical_K(width: int, height: int, hfov_deg: float = CANONICAL_HFOV_DEG) -> np.ndarray:
+    """Pinhole K with the given horizontal FOV, square pixels and the principal point at the
+    image centre (``(width/2, height/2)`` in the pixel-centre-at-+0.5 convention)."""
+    f = 0.5 * width / math.tan(math.radians(hfov_deg) / 2)
+    return np.array([[f, 0.0, width / 2], [0.0, f, height / 2], [0.0, 0.0, 1.0]])
+
+
+def look_w2c(
+    center: Sequence[float], yaw_deg: float, tilt_deg: float, roll_deg: float = 0.0
+) -> np.ndarray:
+    """World-to-camera (OpenCV axes) for a camera at ``center`` in the z-up world.
+
+    Yaw 0 looks along +y; positive yaw turns right (towards +x); positive tilt looks down;
+    roll turns the image clockwise about the optical axis.
+    """
+    yaw, tilt, roll = (math.radians(v) for v in (yaw_deg, tilt_deg, roll_deg))
+    ct = math.cos(tilt)
+    fwd = np.array([math.sin(yaw) * ct, math.cos(yaw) * ct, -math.sin(tilt)])
+    right = np.cross(fwd, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    down = np.cross(fwd, right)
+    cr, sr = math.cos(roll), math.sin(roll)
+    right, down = cr * right + sr * down, -sr * right + cr * down
+    R = np.stack([right, down, fwd])
+    w2c = np.eye(4)
+    w2c[:3, :3] = R
+    w2c[:3, 3] = -R @ np.asarray(center, dtype=np.float64)
+    return w2c
+
+
+@dataclass(frozen=True)
+class _Camera:
+    """A pinhole camera as the tracer needs it (float64)."""
+
+    K: np.ndarray
+    w2c: np.ndarray
+    width: int
+    height: int
+
+    @functools.cached_property
+    def R(self) -> np.ndarray:
+        return self.w2c[:3, :3]
+
+    @functools.cached_property
+    def center(self) -> np.ndarray:
+        return -self.R.T @ self.w2c[:3, 3]
+
+    @functools.cached_property
+    def ray_matrix(self) -> np.ndarray:
+        """M with world ray direction ``M @ (u, v, 1)``, scaled so its camera z is exactly 1
+        (then the ray parameter of a hit *is* its z-depth)."""
+        return self.R.T @ np.linalg.inv(self.K)
+
+    def ray_grid(self) -> torch.Tensor:
+        """(3, H, W) float64 world directions through all pixel centres."""
+        u = torch.arange(self.width, dtype=torch.float64) + 0.5
+        v = torch.arange(self.height, dtype=torch.float64) + 0.5
+        M = torch.from_numpy(self.ray_matrix)
+        return (
+            M[:, 0, None, None] * u[None, None, :]
+            + M[:, 1, None, None] * v[None, :, None]
+            + M[:, 2, None, None]
+        )
+
+    def pixel_window(self, corners: np.ndarray) -> tuple[int, int, int, int] | None:
+        """Conservative pixel window (x0, x1, y0, y1), end-exclusive, holding every pixel whose
+        area may see the planar polygon ``corners`` (world, (n, 3)); None if it cannot."""
+        pc = corners @ self.R.T + self.w2c[:3, 3]
+        poly = _clip_near(pc)
+        if len(poly) == 0:
+            return None
+        proj = poly @ self.K.T
+        xy = proj[:, :2] / proj[:, 2:3]
+        xmin, ymin = np.floor(xy.min(axis=0)) - 1
+        xmax, ymax = np.ceil(xy.max(axis=0)) + 1
+        x0, x1 = int(max(xmin, 0)), int(min(xmax, self.width))
+        y0, y1 = int(max(ymin, 0)), int(min(ymax, self.height))
+        if x0 >= x1 or y0 >= y1:
+            return None
+        return x0, x1, y0, y1
+
+
+def _clip_near(poly: np.ndarray) -> np.ndarray:
+    """Clip a convex polygon (camera coords) to z >= NEAR (Sutherland-Hodgman, one plane)."""
+    out = []
+    n = len(poly)
+    for k in range(n):
+        a, b = poly[k], poly[(k + 1) % n]
+        ina, inb = a[2] >= NEAR, b[2] >= NEAR
+        if ina:
+            out.append(a)
+        if ina != inb:
+            s = (NEAR - a[2]) / (b[2] - a[2])
+            out.append(a + s * (b - a))
+    return np.array(out).reshape(-1, 3)
+
+
+def _as_camera(K: np.ndarray, w2c: np.ndarray, width: int, height: int) -> _Camera:
+    K = np.asarray(K, dtype=np.float64)
+    w2c = np.asarray(w2c, dtype=np.float64)
+    if K.shape != (3, 3) or w2c.shape != (4, 4):
+        raise ValueError(f"K must be (3, 3) and w2c (4, 4), got {K.shape} and {w2c.shape}")
+    return _Camera(K / K[2, 2], w2c, int(width), int(height))
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rect:
+    """An axis-aligned rectangle: the plane ``x[axis] == coord`` bounded by ``lo``/``hi`` on
+    the two other world axes (in increasing axis order, see ``_INPLANE``).
+
+    ``brightness`` scales its texture (a fixed, view-independent shading); ``kind`` and
+    ``group`` only label it ("wall", "box", "billboard"; the object index).
+    """
+
+    axis: int
+    coord: float
+    lo: tuple[float, float]
+    hi: tuple[float, float]
+    brightness: float = 1.0
+    kind: str = "wall"
+    group: int = -1
+
+    def corners(self) -> np.ndarray:
+        """(4, 3) world corners in winding order."""
+        a, (b0, b1) = self.axis, _INPLANE[self.axis]
+        out = np.zeros((4, 3))
+        out[:, a] = self.coord
+        out[:, b0] = [self.lo[0], self.hi[0], self.hi[0], self.lo[0]]
+        out[:, b1] = [self.lo[1], self.lo[1], self.hi[1], self.hi[1]]
+        return out
+
+    @property
+    def size(self) -> tuple[float, float]:
+        return self.hi[0] - self.lo[0], self.hi[1] - self.lo[1]
+
+    def scaled(self, s: float) -> Rect:
+        return Rect(
+            self.axis,
+            self.coord * s,
+            (self.lo[0] * s, self.lo[1] * s),
+            (self.hi[0] * s, self.hi[1] * s),
+            self.brightness,
+            self.kind,
+            self.group,
+        )
+
+
+def _rect(axis: int, coord: float, lo3: Sequence[float], hi3: Sequence[float], **kw: Any) -> Rect:
+    b0, b1 = _INPLANE[axis]
+    return Rect(axis, float(coord), (float(lo3[b0]), float(lo3[b1])),
+                (float(hi3[b0]), float(hi3[b1])), **kw)  # fmt: skip
+
+
+def box_rects(
+    lo: Sequence[float],
+    hi: Sequence[float],
+    group: int = -1,
+    bottom: bool = False,
+    brightness: Sequence[float] = (0.8, 0.9, 1.0),
+) -> list[Rect]:
+    """The faces of the axis-aligned box ``[lo, hi]`` (bottom face only if asked: a box on
+    the floor never shows it). ``brightness`` per normal axis (x, y, z faces)."""
+    out = []
+    for a in range(3):
+        for side, c in ((0, lo[a]), (1, hi[a])):
+            if a == 2 and side == 0 and not bottom:
+                continue
+            out.append(_rect(a, c, lo, hi, brightness=brightness[a], kind="box", group=group))
+    return out
+
+
+def room_rects(lo: Sequence[float], hi: Sequence[float], overlap: float = 1e-3) -> list[Rect]:
+    """The six inward-facing walls of the room ``[lo, hi]``, each extended by ``overlap``
+    beyond its neighbours so the room is closed even under float32 rounding."""
+    lo_e = np.asarray(lo, dtype=np.float64) - overlap
+    hi_e = np.asarray(hi, dtype=np.float64) + overlap
+    bright = (0.88, 0.94, 1.0)
+    return [
+        _rect(a, c, lo_e, hi_e, brightness=bright[a], kind="wall")
+        for a in range(3)
+        for c in (lo[a], hi[a])
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Textures
+# --------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _photos() -> tuple[tuple[np.ndarray, bool], ...]:
+    """The scikit-image photographs as (uint8 image, is_gray), loaded once."""
+    import skimage.data
+
+    out = []
+    for name in _PHOTOS:
+        im = np.asarray(getattr(skimage.data, name)())
+        if im.dtype == bool:
+            im = im.astype(np.uint8) * 255
+        if im.ndim == 3:
+            im = im[..., :3]
+        out.append((np.ascontiguousarray(im.astype(np.uint8)), im.ndim == 2))
+    return tuple(out)
+
+
+def _value_noise(rng: np.random.Generator, w: int, h: int, finest: float = 4.0) -> np.ndarray:
+    """(h, w, 3) float32 multi-scale value noise in [0, 1]: cubic-upsampled random grids from
+    a few cells across down to ``finest`` pixels per cell, with a pink-ish spectrum."""
+    acc = np.zeros((h, w, 3), np.float32)
+    cell = max(w, h) / 3.0
+    while cell >= finest:
+        gw, gh = max(2, round(w / cell)) + 1, max(2, round(h / cell)) + 1
+        grid = rng.random((gh, gw, 3), dtype=np.float32)
+        acc += cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC) * (cell**0.7)
+        cell /= 2.0
+    lo, hi = acc.min(axis=(0, 1)), acc.max(axis=(0, 1))
+    return (acc - lo) / np.maximum(hi - lo, 1e-6)
+
+
+def _recolour(rng: np.random.Generator, img: np.ndarray, gray: bool) -> np.ndarray:
+    """Float32 RGB [0, 255] variant of a photo crop: gray ones mapped between two random
+    colours, colour ones channel-permuted and re-tinted (so repeated photos differ)."""
+    x = img.astype(np.float32)
+    if gray:
+        c0, c1 = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+        if np.abs(c1 - c0).sum() < 200:
+            c1 = 255 - c0
+        g = x[..., None] / 255.0
+        return (c0 + (c1 - c0) * g).astype(np.float32)
+    x = x[..., rng.permutation(3)]
+    gain = rng.uniform(0.7, 1.2, 3).astype(np.float32)
+    return np.clip(x * gain + rng.uniform(-30, 30, 3).astype(np.float32), 0, 255)
+
+
+def _paste_photo(rng: np.random.Generator, canvas: np.ndarray) -> None:
+    """Blend one rotated, scaled, recoloured photo crop at a random place of ``canvas``."""
+    h, w = canvas.shape[:2]
+    photos = _photos()
+    img, gray = photos[int(rng.integers(len(photos)))]
+    ph, pw = img.shape[:2]
+    cw, ch = int(pw * rng.uniform(0.35, 1.0)), int(ph * rng.uniform(0.35, 1.0))
+    x0, y0 = int(rng.integers(0, pw - cw + 1)), int(rng.integers(0, ph - ch + 1))
+    crop = _recolour(rng, img[y0 : y0 + ch, x0 : x0 + cw], gray)
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    scale = rng.uniform(0.15, 0.5) * min(w, h) / max(cw, ch)
+    angle = rng.uniform(-180.0, 180.0)
+    M = cv2.getRotationMatrix2D((cw / 2, ch / 2), angle, scale)
+    cs = np.array([[0, 0, 1], [cw, 0, 1], [cw, ch, 1], [0, ch, 1]], np.float64) @ M.T
+    bw = int(np.ceil(cs[:, 0].max() - cs[:, 0].min())) + 2
+    bh = int(np.ceil(cs[:, 1].max() - cs[:, 1].min())) + 2
+    M[:, 2] -= cs.min(axis=0) - 1
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    patch = cv2.warpAffine(np.ascontiguousarray(crop), M, (bw, bh), flags=interp)
+    mask = np.zeros((ch, cw), np.float32)
+    if rng.random() < 0.5:
+        cv2.ellipse(mask, (cw // 2, ch // 2), (cw // 2, ch // 2), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
+    else:
+        mask[:] = 1.0
+    alpha = cv2.warpAffine(mask, M, (bw, bh), flags=cv2.INTER_LINEAR)[..., None]
+    px, py = (
+        int(rng.integers(-bw // 4, w - 3 * bw // 4 + 1)),
+        int(rng.integers(-bh // 4, h - 3 * bh // 4 + 1)),
+    )
+    sx0, sy0, sx1, sy1 = max(px, 0), max(py, 0), min(px + bw, w), min(py + bh, h)
+    if sx0 >= sx1 or sy0 >= sy1:
+        return
+    dst = canvas[sy0:sy1, sx0:sx1]
+    a = alpha[sy0 - py : sy1 - py, sx0 - px : sx1 - px]
+    src = patch[sy0 - py : sy1 - py, sx0 - px : sx1 - px]
+    dst += a * (src - dst)
+
+
+def _draw_marks(rng: np.random.Generator, img: np.ndarray) -> None:
+    """Draw random coloured blobs, rings and strokes (anti-aliased) onto uint8 ``img``."""
+    h, w = img.shape[:2]
+    n = int(w * h / (72.0 * 72.0)) + 4
+    sizes = np.exp(rng.uniform(np.log(2.0), np.log(0.04 * max(w, h) + 3), n))
+    for k in range(n):
+        col = tuple(int(c) for c in rng.integers(0, 256, 3))
+        cx, cy = int(rng.integers(0, w)), int(rng.integers(0, h))
+        s = float(sizes[k])
+        kind = rng.random()
+        if kind < 0.45:
+            ax = (max(1, int(s)), max(1, int(s * rng.uniform(0.3, 1.0))))
+            ang = float(rng.uniform(0, 180))
+            cv2.ellipse(img, (cx, cy), ax, ang, 0, 360, col, -1, cv2.LINE_AA)
+        elif kind < 0.65:
+            thick = int(rng.integers(1, 4))
+            cv2.circle(img, (cx, cy), max(2, int(s)), col, thick, cv2.LINE_AA)
+        else:
+            ang = rng.uniform(0, 2 * np.pi)
+            ln = 3 * s
+            p1 = (int(cx + ln * np.cos(ang)), int(cy + ln * np.sin(ang)))
+            thick = int(rng.integers(1, max(2, int(s / 2)) + 1))
+            cv2.line(img, (cx, cy), p1, col, thick, cv2.LINE_AA)
+
+
+def make_texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """(height, width, 3) uint8 non-repeating texture: coloured value noise, a few photo
+    crops from scikit-image (rotated, scaled, recoloured) and random marks on top."""
+    noise = _value_noise(rng, width, height)
+    A = rng.normal(0.0, 0.9, (3, 3)).astype(np.float32)
+    mean = rng.uniform(60, 200, 3).astype(np.float32)
+    canvas = np.clip(mean + (noise - 0.5) @ A * 255.0, 0, 255).astype(np.float32)
+    n_photos = int(np.clip(round(2 + 5 * width * height / 1024.0**2), 2, 12))
+    for _ in range(n_photos):
+        _paste_photo(rng, canvas)
+    img = np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
+    _draw_marks(rng, img)
+    return img
+
+
+def _mip_chain(img: np.ndarray, min_size: int = 4) -> list[np.ndarray]:
+    """Gaussian image pyramid (cv2.pyrDown) down to ``min_size`` on the long side."""
+    levels = [img]
+    while max(levels[-1].shape[:2]) > min_size and min(levels[-1].shape[:2]) > 1:
+        levels.append(cv2.pyrDown(levels[-1]))
+    return levels
+
+
+@dataclass
+class _Atlas:
+    """All mip levels of all textures in one flat (N, 3) uint8 tensor plus lookup tables."""
+
+    texels: torch.Tensor  # (N, 3) uint8
+    offset: torch.Tensor  # (M, L) int64: start of level l of rect m
+    width: torch.Tensor  # (M, L) float32
+    height: torch.Tensor  # (M, L) float32
+    width_i: torch.Tensor  # (M, L) int64
+    height_i: torch.Tensor  # (M, L) int64
+    max_level: torch.Tensor  # (M,) float32
+
+
+def _build_atlas(textures: Sequence[np.ndarray]) -> _Atlas:
+    chains = [_mip_chain(t) for t in textures]
+    L = max(len(c) for c in chains)
+    M = len(chains)
+    offset = np.zeros((M, L), np.int64)
+    wid = np.zeros((M, L), np.int64)
+    hei = np.zeros((M, L), np.int64)
+    parts, pos = [], 0
+    for m, chain in enumerate(chains):
+        for lev in range(L):
+            im = chain[min(lev, len(chain) - 1)]
+            if lev < len(chain):
+                parts.append(im.reshape(-1, 3))
+                offset[m, lev] = pos
+                pos += im.shape[0] * im.shape[1]
+            else:
+                offset[m, lev] = offset[m, len(chain) - 1]
+            hei[m, lev], wid[m, lev] = im.shape[:2]
+    return _Atlas(
+        texels=torch.from_numpy(np.concatenate(parts)),
+        offset=torch.from_numpy(offset),
+        width=torch.from_numpy(wid).float(),
+        height=torch.from_numpy(hei).float(),
+        width_i=torch.from_numpy(wid),
+        height_i=torch.from_numpy(hei),
+        max_level=torch.tensor([len(c) - 1 for c in chains], dtype=torch.float32),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Scene
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SceneSpec:
+    """JSON-able recipe of a procedural scene; :func:`make_scene` is deterministic in it.
+
+    Args:
+        seed: seeds every random choice (layout, base camera, textures).
+        num_boxes: axis-aligned boxes standing on the floor in front of the base camera.
+        num_billboards: vertical textured quads floating at different depths.
+        max_yaw_deg: base camera yaw is uniform in +-this.
+        tilt_deg: base camera downward tilt is uniform in this [min, max].
+        min_clearance: no object comes closer than this (scene units = base median depth)
+            to the base camera centre, leaving room for camera paths around it.
+        texels_per_pixel: texture density relative to a canonical 1024-px-wide base view.
+        max_texture_size: cap on a texture's long side (pixels).
+    """
+
+    seed: int = 0
+    num_boxes: int = 5
+    num_billboards: int = 4
+    max_yaw_deg: float = 10.0
+    tilt_deg: tuple[float, float] = (4.0, 12.0)
+    min_clearance: float = 0.65
+    texels_per_pixel: float = 1.0
+    max_texture_size: int = 2048
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["tilt_deg"] = list(self.tilt_deg)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SceneSpec:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown SceneSpec keys: {sorted(unknown)}")
+        kw = dict(d)
+        if "tilt_deg" in kw:
+            kw["tilt_deg"] = tuple(float(v) for v in kw["tilt_deg"])
+        return cls(**kw)
+
+
+class SyntheticScene:
+    """Axis-aligned textured rectangles plus a base camera; renders with :func:`render`.
+
+    Build one with :func:`make_scene` (seeded, closed room) or by hand from :class:`Rect`s
+    (e.g. for tests; rays that miss everything get depth inf and black colour). Textures are
+    generated lazily on the first render (seeded per rectangle) and cached.
+    """
+
+    def __init__(
+        self,
+        rects: Sequence[Rect],
+        base_w2c: np.ndarray,
+        seed: int = 0,
+        spec: SceneSpec | None = None,
+        texels_per_pixel: float = 1.0,
+        max_texture_size: int = 2048,
+    ) -> None:
+        self.rects: tuple[Rect, ...] = tuple(rects)
+        self.base_w2c = np.asarray(base_w2c, dtype=np.float64).copy()
+        self.seed = int(seed)
+        self.spec = spec
+        self.texels_per_pixel = float(texels_per_pixel)
+        self.max_texture_size = int(max_texture_size)
+        self._axis = torch.tensor([r.axis for r in self.rects], dtype=torch.int64)
+        self._b0 = torch.tensor([_INPLANE[r.axis][0] for r in self.rects], dtype=torch.int64)
+        self._b1 = torch.tensor([_INPLANE[r.axis][1] for r in self.rects], dtype=torch.int64)
+        self._coord = torch.tensor([r.coord for r in self.rects], dtype=torch.float64)
+        self._lo = torch.tensor([r.lo for r in self.rects], dtype=torch.float64)
+        self._hi = torch.tensor([r.hi for r in self.rects], dtype=torch.float64)
+        self._bright = torch.tensor([r.brightness for r in self.rects], dtype=torch.float32)
+        self._corners = [r.corners() for r in self.rects]
+        self._atlas: _Atlas | None = None
+        self._tex_sizes: list[tuple[int, int]] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_atlas"] = None  # regenerated on demand (deterministic)
+        return state
+
+    # ---- properties -------------------------------------------------------------------------
+
+    @property
+    def base_center(self) -> np.ndarray:
+        """World position of the base camera centre."""
+        return -self.base_w2c[:3, :3].T @ self.base_w2c[:3, 3]
+
+    @property
+    def room_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lo, hi) world corners of the bounding box of all geometry (the room, if closed)."""
+        pts = np.concatenate(self._corners)
+        return pts.min(axis=0), pts.max(axis=0)
+
+    def clearance(self, points: np.ndarray) -> np.ndarray:
+        """Distance from each world point (..., 3) to the nearest rectangle (any kind); use it
+        to check that a camera path stays clear of geometry."""
+        p = np.asarray(points, dtype=np.float64)
+        shp = p.shape[:-1]
+        p = p.reshape(-1, 1, 3)
+        q = np.broadcast_to(p, (p.shape[0], len(self.rects), 3)).copy()
+        ax = self._axis.numpy()
+        b0, b1 = self._b0.numpy(), self._b1.numpy()
+        idx = np.arange(len(self.rects))
+        lo, hi = self._lo.numpy(), self._hi.numpy()
+        q[:, idx, ax] = self._coord.numpy()
+        q[:, idx, b0] = np.clip(q[:, idx, b0], lo[:, 0], hi[:, 0])
+        q[:, idx, b1] = np.clip(q[:, idx, b1], lo[:, 1], hi[:, 1])
+        return np.linalg.norm(q - p, axis=-1).min(axis=1).reshape(shp)
+
+    def median_depth(self, K: np.ndarray, width: int, height: int) -> float:
+        """Median z-depth of the base view for intrinsics K at (width, height), from a
+        low-res depth render with the same field of view."""
+        s = min(1.0, _LOWRES[0] / width)
+        w, h = max(1, round(width * s)), max(1, round(height * s))
+        K_low = np.diag([w / width, h / height, 1.0]) @ np.asarray(K, dtype=np.float64)
+        cam = _as_camera(K_low, self.base_w2c, w, h)
+        ids = self._trace_grid(cam, cam.ray_grid().float())
+        depth, _ = self._exact_hits(cam, ids, cam.ray_grid())
+        d = depth[torch.isfinite(depth)]
+        return float(torch.median(d.double()).item()) if d.numel() else float("inf")
+
+    # ---- textures ---------------------------------------------------------------------------
+
+    def texture_sizes(self) -> list[tuple[int, int]]:
+        """(width, height) of each rectangle's texture: about ``texels_per_pixel`` texels
+        per pixel of a canonical 1024-px-wide base view, where that rectangle is seen
+        nearest (10th percentile depth), capped at ``max_texture_size``."""
+        if self._tex_sizes is not None:
+            return self._tex_sizes
+        w, h = _LOWRES
+        K = canonical_K(w, h)
+        cam = _as_camera(K, self.base_w2c, w, h)
+        ids = self._trace_grid(cam, cam.ray_grid().float())
+        depth, _ = self._exact_hits(cam, ids, cam.ray_grid())
+        f_canon = canonical_K(*CANONICAL_SIZE)[0, 0]
+        center = self.base_center
+        near = self.clearance_per_rect(center)
+        sizes = []
+        for m, r in enumerate(self.rects):
+            d = depth[ids == m]
+            dist = float(torch.quantile(d.double(), 0.1)) if d.numel() >= 4 else near[m]
+            dens = self.texels_per_pixel * f_canon / max(dist, 0.25)
+            su, sv = r.size
+            tw, th = su * dens, sv * dens
+            cap = self.max_texture_size / max(tw, th, 1e-9)
+            if cap < 1:
+                tw, th = tw * cap, th * cap
+            sizes.append((int(max(16, 16 * round(tw / 16))), int(max(16, 16 * round(th / 16)))))
+        self._tex_sizes = sizes
+        return sizes
+
+    def clearance_per_rect(self, point: np.ndarray) -> np.ndarray:
+        """Distance from one world point to each rectangle, (M,)."""
+        p = np.asarray(point, dtype=np.float64)
+        out = np.empty(len(self.rects))
+        for m, r in enumerate(self.rects):
+            q = p.copy()
+            b0, b1 = _INPLANE[r.axis]
+            q[r.axis] = r.coord
+            q[b0] = np.clip(q[b0], r.lo[0], r.hi[0])
+            q[b1] = np.clip(q[b1], r.lo[1], r.hi[1])
+            out[m] = np.linalg.norm(q - p)
+        return out
+
+    def texture(self, m: int) -> np.ndarray:
+        """The uint8 texture of rectangle m (seeded by the scene seed and m)."""
+        w, h = self.texture_sizes()[m]
+        return make_texture(np.random.default_rng([self.seed, m, 7411]), w, h)
+
+    def atlas(self) -> _Atlas:
+        if self._atlas is None:
+            self._atlas = _build_atlas([self.texture(m) for m in range(len(self.rects))])
+        return self._atlas
+
+    # ---- tracing ----------------------------------------------------------------------------
+
+    def _windows(self, cam: _Camera) -> list[tuple[int, tuple[int, int, int, int]]]:
+        out = []
+        for m, c in enumerate(self._corners):
+            win = cam.pixel_window(c)
+            if win is not None:
+                out.append((m, win))
+        return out
+
+    def _trace_grid(self, cam: _Camera, d32: torch.Tensor) -> torch.Tensor:
+        """Nearest-rectangle id (H, W) int64 (-1 = miss) for the pixel-centre rays ``d32``
+        (3, H, W): a z-buffer over rectangles, each tested only inside its screen window."""
+        H, W = d32.shape[1:]
+        zbuf = torch.full((H, W), math.inf, dtype=torch.float32)
+        ids = torch.full((H, W), -1, dtype=torch.int64)
+        C = cam.center
+        for m, (x0, x1, y0, y1) in self._windows(cam):
+            r = self.rects[m]
+            a, (b0, b1) = r.axis, _INPLANE[r.axis]
+            da = d32[a, y0:y1, x0:x1]
+            t = (r.coord - C[a]) / da
+            p0 = (C[b0] + t * d32[b0, y0:y1, x0:x1]).float()
+            p1 = (C[b1] + t * d32[b1, y0:y1, x0:x1]).float()
+            zc = zbuf[y0:y1, x0:x1]
+            ok = (t > NEAR) & (t < zc)
+            ok &= (p0 >= r.lo[0] - _BOUND_TOL) & (p0 <= r.hi[0] + _BOUND_TOL)
+            ok &= (p1 >= r.lo[1] - _BOUND_TOL) & (p1 <= r.hi[1] + _BOUND_TOL)
+            zbuf[y0:y1, x0:x1] = torch.where(ok, t, zc)
+            ids[y0:y1, x0:x1] = torch.where(ok, m, ids[y0:y1, x0:x1])
+        return ids
+
+    def _trace_subpixels(
+        self, cam: _Camera, iy: torch.Tensor, ix: torch.Tensor, dirs: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Nearest hit (t, id) of rays ``dirs`` (E, S, 3) float32 that sample pixels (iy, ix)
+        (E,): each rectangle is tested only on the pixels inside its screen window."""
+        E, S = dirs.shape[:2]
+        zbuf = torch.full((E, S), math.inf, dtype=torch.float32)
+        ids = torch.full((E, S), -1, dtype=torch.int64)
+        C = cam.center
+        for m, (x0, x1, y0, y1) in self._windows(cam):
+            sel = ((ix >= x0) & (ix < x1) & (iy >= y0) & (iy < y1)).nonzero().squeeze(1)
+            if sel.numel() == 0:
+                continue
+            r = self.rects[m]
+            a, (b0, b1) = r.axis, _INPLANE[r.axis]
+            d = dirs[sel]
+            t = (r.coord - C[a]) / d[..., a]
+            p0 = (C[b0] + t * d[..., b0]).float()
+            p1 = (C[b1] + t * d[..., b1]).float()
+            zc = zbuf[sel]
+            ok = (t > NEAR) & (t < zc)
+            ok &= (p0 >= r.lo[0] - _BOUND_TOL) & (p0 <= r.hi[0] + _BOUND_TOL)
+            ok &= (p1 >= r.lo[1] - _BOUND_TOL) & (p1 <= r.hi[1] + _BOUND_TOL)
+            zbuf[sel] = torch.where(ok, t, zc)
+            ids[sel] = torch.where(ok, m, ids[sel])
+        return zbuf, ids
+
+    def _exact_hits(
+        self, cam: _Camera, ids: torch.Tensor, d64: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Float64 z-depth (H, W) and world points (H, W, 3) of the chosen rectangles (the
+        float32 pass only picks which one): inf / nan where ids == -1."""
+        hit = ids >= 0
+        idc = ids.clamp(min=0)
+        a = self._axis[idc]
+        C = torch.from_numpy(cam.center)
+        da = d64.gather(0, a[None]).squeeze(0)
+        t = (self._coord[idc] - C[a]) / da
+        t = torch.where(hit, t, torch.full_like(t, math.inf))
+        pts = C[:, None, None] + t[None] * d64
+        pts = torch.where(hit[None], pts, torch.full_like(pts, math.nan))
+        return t, pts.permute(1, 2, 0)
+
+    # ---- shading ----------------------------------------------------------------------------
+
+    def _shade(
+        self,
+        ids: torch.Tensor,
+        t: torch.Tensor,
+        d: torch.Tensor,
+        C: torch.Tensor,
+        dx: torch.Tensor,
+        dy: torch.Tensor,
+    ) -> torch.Tensor:
+        """Trilinear (mip-mapped) texture colour (N, 3) float32 in [0, 255] of hits ``t`` along
+        rays ``d`` (N, 3) on rectangles ``ids`` (N,) (-1 -> black); ``dx``/``dy`` (3,) are
+        the ray differentials of one sample footprint, which set the mip level."""
+        atlas = self.atlas()
+        hit = ids >= 0
+        m = ids.clamp(min=0)
+        a, b0, b1 = self._axis[m], self._b0[m], self._b1[m]
+        tt = torch.where(hit, t, torch.zeros_like(t))[:, None]
+        P = C + tt * d
+        da = d.gather(1, a[:, None])
+        # dP/dx of a plane hit: t * (dx - d * dx_a / d_a)  (ray differentials)
+        dPdx = tt * (dx - d * (dx[a][:, None] / da))
+        dPdy = tt * (dy - d * (dy[a][:, None] / da))
+        lo, hi = self._lo[m].float(), self._hi[m].float()
+        ext0, ext1 = hi[:, 0] - lo[:, 0], hi[:, 1] - lo[:, 1]
+        u = (P.gather(1, b0[:, None]).squeeze(1) - lo[:, 0]) / ext0
+        v = (hi[:, 1] - P.gather(1, b1[:, None]).squeeze(1)) / ext1
+        w0, h0 = atlas.width[m, 0], atlas.height[m, 0]
+        sx, sy = w0 / ext0, h0 / ext1
+        dudx = dPdx.gather(1, b0[:, None]).squeeze(1) * sx
+        dvdx = dPdx.gather(1, b1[:, None]).squeeze(1) * sy
+        dudy = dPdy.gather(1, b0[:, None]).squeeze(1) * sx
+        dvdy = dPdy.gather(1, b1[:, None]).squeeze(1) * sy
+        rho2 = torch.maximum(dudx * dudx + dvdx * dvdx, dudy * dudy + dvdy * dvdy)
+        lod = (0.5 * torch.log2(rho2.clamp(min=1e-12)) + _LOD_BIAS).clamp(min=0.0)
+        lod = torch.minimum(lod, atlas.max_level[m])
+        l0 = lod.floor()
+        frac = (lod - l0)[:, None]
+        l0i = l0.long()
+        l1i = torch.minimum(l0 + 1, atlas.max_level[m]).long()
+        c0 = _bilinear(atlas, m, l0i, u, v)
+        c1 = _bilinear(atlas, m, l1i, u, v)
+        col = (c0 + frac * (c1 - c0)) * self._bright[m][:, None]
+        return torch.where(hit[:, None], col, torch.zeros_like(col))
+
+
+#: Mip level bias (log2 texels): negative is sharper. Chosen by measurement against 16x
+#: supersampled renders (see ``benchmark/bench_render.py``).
+_LOD_BIAS = 0.0
+
+
+def _bilinear(
+    atlas: _Atlas, m: torch.Tensor, lev: torch.Tensor, u: torch.Tensor, v: torch.Tensor
+) -> torch.Tensor:
+    """Bilinear texel lookup (N, 3) float32 at texture coords (u, v) in [0, 1] of level
+    ``lev`` of the textures of rectangles ``m`` (clamped at the borders, no wrapping)."""
+    wf, hf = atlas.width[m, lev], atlas.height[m, lev]
+    wi, hi = atlas.width_i[m, lev], atlas.height_i[m, lev]
+    off = atlas.offset[m, lev]
+    x = u * wf - 0.5
+    y = v * hf - 0.5
+    x0f, y0f = x.floor(), y.floor()
+    fx, fy = (x - x0f)[:, None], (y - y0f)[:, None]
+    x0 = x0f.long()
+    y0 = y0f.long()
+    x1 = (x0 + 1).clamp(max=wi - 1).clamp(min=0)
+    y1 = (y0 + 1).clamp(max=hi - 1).clamp(min=0)
+    x0 = x0.clamp(min=0).clamp(max=wi - 1)
+    y0 = y0.clamp(min=0).clamp(max=hi - 1)
+    tex = atlas.texels
+
+    def tap(yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
+        return tex.index_select(0, off + yy * wi + xx).float()
+
+    top = tap(y0, x0) * (1 - fx) + tap(y0, x1) * fx
+    bot = tap(y1, x0) * (1 - fx) + tap(y1, x1) * fx
+    return top + fy * (bot - top)
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------------
+
+
+def _subpixel_offsets(s: int) -> torch.Tensor:
+    """(s*s, 2) stratified offsets (x, y) in (-0.5, 0.5) of a regular s x s grid."""
+    g = (torch.arange(s, dtype=torch.float32) + 0.5) / s - 0.5
+    oy, ox = torch.meshgrid(g, g, indexing="ij")
+    return torch.stack([ox.reshape(-1), oy.reshape(-1)], dim=1)
+
+
+def _edge_mask(ids: torch.Tensor) -> torch.Tensor:
+    """Pixels whose 8-neighbourhood holds more than one rectangle id (geometry edges)."""
+    p = torch.nn.functional.pad(ids[None, None].float(), (1, 1, 1, 1), mode="replicate")[0, 0]
+    H, W = ids.shape
+    c = p[1:-1, 1:-1]
+    edge = torch.zeros_like(ids, dtype=torch.bool)
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            if dy == 1 and dx == 1:
+                continue
+            edge |= p[dy : dy + H, dx : dx + W] != c
+    return edge
+
+
+@torch.inference_mode()
+def render(
+    scene: SyntheticScene,
+    K: np.ndarray,
+    w2c: np.ndarray,
+    width: int,
+    height: int,
+    supersample: int = 4,
+    adaptive: bool = True,
+    return_points: bool = False,
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Render RGB and exact z-depth of ``scene`` for one pinhole camera.
+
+    Why a hand-written ray caster: there is no OpenGL here, and a rasteriser would need its
+    own exactness checks anyway. Every primitive is an axis-aligned rectangle, so a ray-plane
+    test is a division and four comparisons; vectorised in torch (multi-threaded CPU), each
+    rectangle is tested only on the pixels of its projected screen window, which makes the
+    z-buffer pass cost a few image-sizes of work. The pass runs in float32 only to *choose*
+    the visible rectangle; depth and points are then recomputed in float64 on that plane
+    (float32 would leave ~1e-3 px of reprojection error), so depth is exact at pixel centres.
+
+    Colour: the pixel-centre sample is shaded with trilinear mip-mapping (level from
+    analytic ray differentials of the hit plane), which removes texture minification
+    aliasing; pixels next to a geometry edge (a different rectangle in their 8-neighbourhood)
+    are re-traced with ``supersample**2`` stratified sub-pixel rays and averaged, which
+    anti-aliases silhouettes. ``adaptive=False`` supersamples every pixel (reference mode,
+    slow); ``supersample=1`` disables anti-aliasing of edges.
+
+    Args:
+        scene: the scene.
+        K: (3, 3) intrinsics in pixels; w2c: (4, 4) world-to-camera, OpenCV axes.
+        width, height: image size in pixels.
+        return_points: also return the (H, W, 3) float32 world points hit by the pixel-centre
+            rays (nan where nothing is hit).
+
+    Returns:
+        rgb (H, W, 3) uint8, depth (H, W) float32 z-depth (inf where nothing is hit), and the
+        points if asked.
+    """
+    cam = _as_camera(K, w2c, width, height)
+    d64 = cam.ray_grid()
+    d32 = d64.float()
+    ids = scene._trace_grid(cam, d32)
+    depth64, pts64 = scene._exact_hits(cam, ids, d64)
+    C32 = torch.from_numpy(cam.center).float()
+    M32 = torch.from_numpy(cam.ray_matrix).float()
+    dx, dy = M32[:, 0], M32[:, 1]
+    flat_d = d32.reshape(3, -1).T
+    col = scene._shade(ids.reshape(-1), depth64.reshape(-1).float(), flat_d, C32, dx, dy)
+    s = int(supersample)
+    if s > 1:
+        edge = torch.ones_like(ids, dtype=torch.bool) if not adaptive else _edge_mask(ids)
+        pix = edge.reshape(-1).nonzero().squeeze(1)
+        offs = _subpixel_offsets(s)
+        delta = offs[:, 0:1] * dx + offs[:, 1:2] * dy  # (S, 3)
+        for k in range(0, pix.numel(), _CHUNK):
+            p = pix[k : k + _CHUNK]
+            iy, ix = p // width, p % width
+            dirs = flat_d[p][:, None, :] + delta[None]
+            t_sub, id_sub = scene._trace_subpixels(cam, iy, ix, dirs)
+            c_sub = scene._shade(
+                id_sub.reshape(-1), t_sub.reshape(-1), dirs.reshape(-1, 3), C32, dx / s, dy / s
+            )
+            col[p] = c_sub.reshape(p.numel(), s * s, 3).mean(dim=1)
+    rgb = col.add_(0.5).clamp_(0, 255).to(torch.uint8).reshape(height, width, 3).numpy()
+    depth = depth64.float().numpy()
+    if return_points:
+        return rgb, depth, pts64.float().numpy()
+    return rgb, depth
+
+
+def render_frames(
+    scene: SyntheticScene,
+    K: np.ndarray,
+    w2c_seq: np.ndarray,
+    width: int,
+    height: int,
+    supersample: int = 4,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Render a camera path: ``K`` (3, 3) shared or (F, 3, 3) per frame, ``w2c_seq``
+    (F, 4, 4). Returns frames (F, H, W, 3) uint8 and depths (F, H, W) float32 z-depth."""
+    w2c_seq = np.asarray(w2c_seq, dtype=np.float64)
+    K = np.asarray(K, dtype=np.float64)
+    Ks = np.broadcast_to(K, (len(w2c_seq), 3, 3)) if K.ndim == 2 else K
+    frames = np.empty((len(w2c_seq), height, width, 3), np.uint8)
+    depths = np.empty((len(w2c_seq), height, width), np.float32)
+    for f, (Kf, w2c) in enumerate(zip(Ks, w2c_seq, strict=True)):
+        frames[f], depths[f] = render(scene, Kf, w2c, width, height, supersample=supersample)
+    return frames, depths
+
+
+@torch.inference_mode()
+def cast_rays(
+    scene: SyntheticScene, origins: np.ndarray, dirs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Brute-force float64 ray casting against every rectangle, for checks and probes.
+
+    Args:
+        origins, dirs: (N, 3) world ray origins and directions (any length).
+
+    Returns:
+        t (N,) float64 ray parameter of the nearest hit in units of ``dirs`` (inf = miss) and
+        the rectangle index (N,) int64 (-1 = miss).
+    """
+    o = torch.as_tensor(np.asarray(origins, dtype=np.float64)).reshape(-1, 3)
+    d = torch.as_tensor(np.asarray(dirs, dtype=np.float64)).reshape(-1, 3)
+    a, b0, b1 = scene._axis, scene._b0, scene._b1
+    t = (scene._coord - o[:, a]) / d[:, a]
+    p0 = o[:, b0] + t * d[:, b0]
+    p1 = o[:, b1] + t * d[:, b1]
+    ok = (t > 0) & (p0 >= scene._lo[:, 0]) & (p0 <= scene._hi[:, 0])
+    ok &= (p1 >= scene._lo[:, 1]) & (p1 <= scene._hi[:, 1])
+    t = torch.where(ok, t, torch.full_like(t, math.inf))
+    tmin, idx = t.min(dim=1)
+    idx = torch.where(torch.isfinite(tmin), idx, torch.full_like(idx, -1))
+    return tmin.numpy(), idx.numpy()
+
+
+# --------------------------------------------------------------------------------------------
+# Procedural layout
+# --------------------------------------------------------------------------------------------
+
+
+def _aabb_point_distance(lo: np.ndarray, hi: np.ndarray, p: np.ndarray) -> float:
+    return float(np.linalg.norm(np.maximum(np.maximum(lo - p, p - hi), 0.0)))
+
+
+#: Least distance (scaled units) from the base camera to the walls -x, +x, -y (behind),
+#: +y (ahead), floor, ceiling: room for ~0.3 of translation plus a 20 deg orbit.
+_WALL_CLEARANCE = np.array([0.65, 0.65, 0.65, 1.0, 0.4, 0.4])
+
+
+@dataclass
+class _Room:
+    rects: list[Rect]
+    lo: np.ndarray
+    hi: np.ndarray
+    cam: np.ndarray
+    yaw: float
+    w2c: np.ndarray
+
+
+def _sample_room(rng: np.random.Generator, spec: SceneSpec) -> _Room:
+    """Room and base camera (unscaled; the camera is placed off the world origin)."""
+    yaw = float(rng.uniform(-spec.max_yaw_deg, spec.max_yaw_deg))
+    tilt = float(rng.uniform(*spec.tilt_deg))
+    cam_h = rng.uniform(0.5, 0.65)
+    cam = np.array([rng.uniform(-0.5, 0.5), rng.uniform(-0.5, 0.5), cam_h])
+    lo = cam + [-rng.uniform(1.2, 1.5), -rng.uniform(0.8, 1.0), -cam_h]
+    hi = cam + [rng.uniform(1.2, 1.5), rng.uniform(1.5, 2.0), rng.uniform(0.55, 0.75)]
+    return _Room(room_rects(lo, hi), lo, hi, cam, yaw, look_w2c(cam, yaw, tilt))
+
+
+def _sample_objects(
+    rng: np.random.Generator, spec: SceneSpec, room: _Room, clearance: float
+) -> list[Rect]:
+    """Boxes on the floor and billboards in the base camera's view, at least ``clearance``
+    from its centre, inside the room and not overlapping (footprints with a margin)."""
+    cam, lo_r, hi_r = room.cam, room.lo, room.hi
+    ys, yc = math.sin(math.radians(room.yaw)), math.cos(math.radians(room.yaw))
+    fwd2, right2 = np.array([ys, yc]), np.array([yc, -ys])
+    far = float(hi_r[1] - cam[1])
+    placed: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def free(lo2: np.ndarray, hi2: np.ndarray) -> bool:
+        inside = np.all(lo2 > lo_r[:2] + 0.15) and np.all(hi2 < hi_r[:2] - 0.15)
+        return bool(inside) and all(
+            np.any(hi2 + 0.05 < plo) or np.any(phi + 0.05 < lo2) for plo, phi in placed
+        )
+
+    rects: list[Rect] = []
+    kinds = ["box"] * spec.num_boxes + ["billboard"] * spec.num_billboards
+    for kind in [kinds[i] for i in rng.permutation(len(kinds))]:
+        for _ in range(100):
+            dist = rng.uniform(clearance + 0.1, max(0.8 * far, clearance + 0.3))
+            lat = rng.uniform(-0.8, 0.8) * dist * math.tan(math.radians(30))
+            c2 = cam[:2] + dist * fwd2 + lat * right2
+            if kind == "box":
+                sx, sy = rng.uniform(0.12, 0.3, 2) * dist
+                sz = rng.uniform(0.15, 0.5) * dist
+                lo3 = np.array([c2[0] - sx / 2, c2[1] - sy / 2, lo_r[2]])
+                hi3 = np.array([c2[0] + sx / 2, c2[1] + sy / 2, lo_r[2] + sz])
+            else:
+                wdt, hgt = rng.uniform(0.18, 0.38) * dist, rng.uniform(0.15, 0.32) * dist
+                z0 = cam[2] + rng.uniform(-0.45, 0.05) * dist
+                z0 = max(z0, lo_r[2] + 0.08)
+                if rng.random() < 0.7:  # facing the camera (normal along y)
+                    lo3 = np.array([c2[0] - wdt / 2, c2[1], z0])
+                    hi3 = np.array([c2[0] + wdt / 2, c2[1], z0 + hgt])
+                else:  # side-on (normal along x), seen obliquely
+                    lo3 = np.array([c2[0], c2[1] - wdt / 2, z0])
+                    hi3 = np.array([c2[0], c2[1] + wdt / 2, z0 + hgt])
+            if _aabb_point_distance(lo3, hi3, cam) < clearance:
+                continue
+            if hi3[2] > hi_r[2] - 0.1 or not free(lo3[:2], hi3[:2]):
+                continue
+            placed.append((lo3[:2], hi3[:2]))
+            group = len(placed) - 1
+            if kind == "box":
+                br = tuple(rng.uniform(0.85, 1.0) * np.array([0.78, 0.9, 1.0]))
+                rects += box_rects(lo3, hi3, group=group, brightness=br)
+            else:
+                ax = 1 if lo3[1] == hi3[1] else 0
+                b = float(rng.uniform(0.85, 1.0))
+                rects.append(
+                    _rect(ax, lo3[ax], lo3, hi3, brightness=b, kind="billboard", group=group)
+                )
+            break
+    return rects
+
+
+def make_scene(spec: SceneSpec | int | dict[str, Any] = 0) -> SyntheticScene:
+    """Build the procedural scene of a seed (or a :class:`SceneSpec` / its dict).
+
+    Deterministic: the same spec gives the same geometry, camera and textures. The result is
+    scaled so the base view's median depth at ``canonical_K`` is 1. Objects are placed at
+    least ``spec.min_clearance`` (after scaling) from the base camera: they are placed with
+    the median of the empty room as the unit, and objects can only lower the median, so the
+    final scaling can only increase that clearance. Layouts whose walls come closer than
+    ``_WALL_CLEARANCE`` to the base camera (after scaling) are re-drawn from the same
+    generator.
+    """
+    if isinstance(spec, dict):
+        spec = SceneSpec.from_dict(spec)
+    elif not isinstance(spec, SceneSpec):
+        spec = SceneSpec(seed=int(spec))
+    rng = np.random.default_rng([spec.seed, 2025])
+    w, h = _LOWRES
+    K = canonical_K(w, h)
+    for _ in range(50):
+        room = _sample_room(rng, spec)
+        m_room = SyntheticScene(room.rects, room.w2c).median_depth(K, w, h)
+        objects = _sample_objects(rng, spec, room, spec.min_clearance * m_room)
+        med = SyntheticScene(room.rects + objects, room.w2c).median_depth(K, w, h)
+        if not math.isfinite(med):
+            continue
+        s = 1.0 / med
+        w2c = room.w2c.copy()
+        w2c[:3, 3] *= s
+        scene = SyntheticScene(
+            [r.scaled(s) for r in room.rects + objects],
+            w2c,
+            seed=spec.seed,
+            spec=spec,
+            texels_per_pixel=spec.texels_per_pixel,
+            max_texture_size=spec.max_texture_size,
+        )
+        near = scene.clearance_per_rect(scene.base_center)[: len(room.rects)]
+        if np.any(near < _WALL_CLEARANCE):
+            continue
+        return scene
+    raise RuntimeError(f"could not lay out a scene for {spec}")

@@ -1,0 +1,113 @@
+r"""The method adapter API: what a camera-control method receives and must return.
+
+A method is a class with a ``name``, a ``default_conf`` and ``generate(request)``. The request
+carries the conditioning image, the camera path in the project's convention
+(``benchmark.cameras``: K in pixels, world-to-camera per frame, OpenCV axes, frame 0 = the
+conditioning view), depth when available and the seed; the result carries uint8 frames and
+the K that describes them after any crop or resize the method applied.
+
+A method that cannot run here (weights, upstream code or an input it needs are missing)
+raises :class:`MethodUnavailable` with a message naming what to install or provide; the
+workflow records that as a failed run and carries on with the others.
+"""
+
+from __future__ import annotations
+
+import copy
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from benchmark.cameras import CameraPath
+
+
+class MethodUnavailable(RuntimeError):
+    """The method cannot run: names what is missing (weights, package, input)."""
+
+
+@dataclass
+class GenerationRequest:
+    r"""Inputs for one generated clip.
+
+    Args:
+        image: (H, W, 3) uint8 conditioning image, the view of ``camera`` frame 0.
+        camera: the camera path to follow; its width/height are the image's.
+        seed: random seed; methods must be deterministic given it.
+        depth: (H, W) z-depth of the conditioning view when known (synthetic scenes, or a
+            depth model's output), else None.
+        scene: the synthetic scene object when the clip comes from one (lets ``gt_render``
+            render ground truth), else None.
+        video: (F, H, W, 3) uint8 input video for video-to-video tasks, else None.
+    """
+
+    image: np.ndarray
+    camera: CameraPath
+    seed: int = 0
+    depth: np.ndarray | None = None
+    scene: Any = None
+    video: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        cam = self.camera
+        shape = (cam.height, cam.width, 3)
+        if self.image.shape != shape or self.image.dtype != np.uint8:
+            raise ValueError(
+                f"image must be uint8 {shape} to match the camera, got "
+                f"{self.image.dtype} {self.image.shape}"
+            )
+        if self.depth is not None and self.depth.shape != shape[:2]:
+            raise ValueError(f"depth must have shape {shape[:2]}, got {self.depth.shape}")
+        if self.video is not None and self.video.shape[1:] != shape:
+            raise ValueError(f"video frames must be {shape}, got {self.video.shape[1:]}")
+
+    @property
+    def num_frames(self) -> int:
+        return self.camera.num_frames
+
+
+@dataclass
+class GenerationResult:
+    r"""A generated clip.
+
+    Args:
+        frames: (F, H', W', 3) uint8 RGB frames, frame 0 the conditioning view.
+        K: (3, 3) intrinsics of the returned frames (after any crop/resize).
+        extras: method-specific arrays worth keeping (e.g. hole masks), saved beside frames.
+        info: JSON-able notes recorded in meta.json (choices made, upstream versions).
+    """
+
+    frames: np.ndarray
+    K: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        f = self.frames
+        if f.ndim != 4 or f.shape[-1] != 3 or f.dtype != np.uint8:
+            raise ValueError(f"frames must be uint8 (F, H, W, 3), got {f.dtype} {f.shape}")
+        self.K = np.asarray(self.K, dtype=np.float64)
+        if self.K.shape != (3, 3):
+            raise ValueError(f"K must be (3, 3), got {self.K.shape}")
+
+
+class Method(ABC):
+    """Base class of method adapters: subclasses set ``name``/``default_conf``, implement
+    ``generate``."""
+
+    name: ClassVar[str]
+    default_conf: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, conf: dict[str, Any] | None = None) -> None:
+        unknown = set(conf or {}) - set(self.default_conf)
+        if unknown:
+            raise ValueError(
+                f"{self.name}: unknown option(s) {sorted(unknown)}; "
+                f"known: {sorted(self.default_conf)}"
+            )
+        self.conf = {**copy.deepcopy(self.default_conf), **(conf or {})}
+
+    @abstractmethod
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        """Generate ``request.num_frames`` frames following ``request.camera``."""

@@ -1,0 +1,124 @@
+r"""Warp one image with its depth into the frames of a camera path.
+
+Used by the ``depth_warp`` reference method and by NVS-Solver-style guidance (the warped
+frames and their hole masks guide denoising). Conventions are those of
+:mod:`trajattn.trajectories`.
+
+Method: the frame-0 depth is reprojected into each target frame and rasterised into a
+z-buffer (which pixels are covered, and by what depth). Colours are then *pulled* from the
+source image at sub-pixel positions found by a fixed-point iteration
+``q <- q + (p - proj(X(q)))`` where ``X(q)`` is the 3-D point of source position ``q`` from
+bilinearly sampled depth. Pulling with bilinear interpolation keeps the texture sharp, where
+pushing pixels would leave cracks and blocky resampling. A target pixel is a hole when
+nothing covers it, when the iteration does not land within a tenth of a pixel (depth edges),
+or when the point found is behind the z-buffer (occluded). No library offers this
+occlusion-aware backward warp, so it is written here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from trajattn.trajectories import (
+    _check_inputs,
+    project_points,
+    relative_w2c,
+    unproject_depth,
+    zbuffer,
+)
+
+#: Fixed-point iterations of the inverse mapping; converges geometrically for the local
+#: magnifications of camera paths (0.5x to 1.9x).
+ITERATIONS = 6
+#: Largest reprojection residual (pixels) accepted after the iteration.
+RESIDUAL_PX = 0.1
+
+
+def _bilinear(image: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+    """Sample (C, H, W) at continuous pixel xy (F, N, 2) -> (F, N, C), border-clamped."""
+    c, h, w = image.shape
+    grid = torch.empty_like(uv)
+    grid[..., 0] = uv[..., 0] / w * 2 - 1  # corner-origin pixels -> align_corners=False
+    grid[..., 1] = uv[..., 1] / h * 2 - 1
+    out = F.grid_sample(
+        image[None].expand(uv.shape[0], c, h, w),
+        grid[:, None],
+        mode="bilinear",
+        padding_mode="border",
+        align_corners=False,
+    )
+    return out[:, :, 0].permute(0, 2, 1)
+
+
+def warp_image(
+    image: np.ndarray,
+    depth: np.ndarray,
+    K: np.ndarray,
+    w2c: np.ndarray,
+    occlusion_rtol: float = 0.03,
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Warp ``image`` (frame 0 of the path) into every frame of the path.
+
+    Args:
+        image: (H, W, C) image of the frame-0 view (any dtype; returned as float32).
+        depth: (H, W) z-depth of the frame-0 view.
+        K: (3, 3) intrinsics shared by all frames.
+        w2c: (F, 4, 4) world-to-camera per frame.
+        occlusion_rtol: relative depth tolerance of the occlusion test.
+
+    Returns:
+        warped (F, H, W, C) float32 (zeros in holes) and valid (F, H, W) bool.
+    """
+    depth, K = _check_inputs(depth, K)
+    height, width = depth.shape
+    if image.shape[:2] != (height, width):
+        raise ValueError(f"image {image.shape[:2]} and depth {depth.shape} differ in size")
+    rel = torch.from_numpy(relative_w2c(w2c))
+    valid_depth = np.isfinite(depth) & (depth > 0)
+    filled = np.where(valid_depth, depth, 0.0)
+    t_K = torch.from_numpy(K)
+    uv_src, z_src = project_points(
+        torch.from_numpy(unproject_depth(filled, K).reshape(-1, 3)), t_K, rel
+    )
+    zbuf = zbuffer(uv_src.float(), z_src.float(), torch.from_numpy(filled).float(), height, width)
+    zbuf = zbuf.double().reshape(rel.shape[0], -1)
+
+    # Target pixel centres and their source positions from the z-buffer depth as a start.
+    u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+    target = torch.from_numpy(np.stack([u, v], -1).reshape(-1, 2))
+    covered = torch.isfinite(zbuf)
+    rays = torch.cat([target, torch.ones(len(target), 1, dtype=target.dtype)], 1)
+    rays = rays @ torch.linalg.inv(t_K).T
+    cam_t = rays[None] * torch.where(covered, zbuf, torch.ones_like(zbuf))[..., None]
+    inv_rel = torch.linalg.inv(rel)
+    cam_0 = cam_t @ inv_rel[:, :3, :3].transpose(1, 2) + inv_rel[:, None, :3, 3]
+    q = (cam_0 @ t_K.T)[..., :2] / cam_0[..., 2:3].clamp_min(1e-9)
+
+    src_depth = torch.from_numpy(filled)[None]
+    k_inv = torch.linalg.inv(t_K)
+    for _ in range(ITERATIONS):
+        d = _bilinear(src_depth, q)[..., 0]
+        x0 = torch.cat([q, torch.ones_like(q[..., :1])], -1) @ k_inv.T * d[..., None]
+        xt = x0 @ rel[:, :3, :3].transpose(1, 2) + rel[:, None, :3, 3]
+        p = (xt @ t_K.T)[..., :2] / xt[..., 2:3].clamp_min(1e-9)
+        q = q + (target[None] - p)
+
+    d = _bilinear(src_depth, q)[..., 0]
+    x0 = torch.cat([q, torch.ones_like(q[..., :1])], -1) @ k_inv.T * d[..., None]
+    xt = x0 @ rel[:, :3, :3].transpose(1, 2) + rel[:, None, :3, 3]
+    p = (xt @ t_K.T)[..., :2] / xt[..., 2:3].clamp_min(1e-9)
+    residual = (p - target[None]).norm(dim=-1)
+    inside = (q[..., 0] >= 0) & (q[..., 0] < width) & (q[..., 1] >= 0) & (q[..., 1] < height)
+    valid = covered & inside & (d > 0) & (xt[..., 2] > 0) & (residual < RESIDUAL_PX)
+    valid &= xt[..., 2] <= zbuf * (1 + occlusion_rtol)
+
+    src = torch.from_numpy(np.asarray(image, dtype=np.float64))
+    src = src.reshape(height, width, -1).permute(2, 0, 1)
+    colours = _bilinear(src, q)
+    colours[~valid] = 0
+    warped = colours.reshape(rel.shape[0], height, width, -1).float().numpy()
+    if image.ndim == 2:
+        warped = warped[..., 0]
+    return warped, valid.reshape(rel.shape[0], height, width).numpy()
