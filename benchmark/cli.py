@@ -1,10 +1,13 @@
-"""``trajbench`` command line: one subcommand per stage, each a thin shell over a function."""
+"""``trajbench`` command line: one subcommand per stage, each a thin shell over a function
+that Python code (and the Snakefile's rules) can call the same way."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _cmd_methods(args: argparse.Namespace) -> int:
@@ -13,7 +16,7 @@ def _cmd_methods(args: argparse.Namespace) -> int:
     if args.name:
         cls = get_method_class(args.name)
         print(f"{args.name}: {REGISTRY[args.name]}")
-        print((cls.__doc__ or "").strip() or (sys.modules[cls.__module__].__doc__ or ""))
+        print((sys.modules[cls.__module__].__doc__ or "").strip())
         for key, value in cls.default_conf.items():
             print(f"  {key} = {value!r}")
         return 0
@@ -22,15 +25,129 @@ def _cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prepare_scene(args: argparse.Namespace) -> int:
+    from benchmark.scenes import prepare_synthetic_scene
+    from benchmark.suites import load_suite
+
+    suite = load_suite(args.suite)
+    if suite.kind != "synthetic":
+        from benchmark.real_images import prepare_image_scene
+
+        prepare_image_scene(suite, args.scene, args.out)
+    else:
+        prepare_synthetic_scene(suite, args.scene, args.out)
+    return 0
+
+
+def _cmd_make_camera(args: argparse.Namespace) -> int:
+    from benchmark.cameras import save_camera_path
+    from benchmark.scenes import load_scene_view, make_scene_camera
+
+    scene = load_scene_view(args.scene_dir)
+    save_camera_path(make_scene_camera(scene, args.camera, args.frames), args.out)
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from benchmark.generate import run_generation
+
+    meta = run_generation(args.method, args.scene_dir, args.camera_file, args.seed, args.out)
+    print(f"{args.method}: {meta['status']} {meta.get('reason', '')}".rstrip())
+    return 0
+
+
+def _cmd_poses(args: argparse.Namespace) -> int:
+    from benchmark.poses import PoseRecoveryConfig, run_poses
+
+    conf = PoseRecoveryConfig(
+        matcher=args.matcher, mapper=args.mapper, num_threads=args.threads, seed=args.seed
+    )
+    result = run_poses(args.run_dir, conf)
+    print(f"poses: {result.status} {result.num_registered}/{result.num_frames} {result.reason}")
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from benchmark.score import score_run
+
+    out = score_run(args.run_dir, args.camera_file, args.reference_dir)
+    print(f"score: {out['status']} ATE={out.get('ate')} {out.get('reason') or ''}".rstrip())
+    return 0
+
+
+def _cmd_render_reference(args: argparse.Namespace) -> int:
+    from benchmark.score import render_reference
+
+    render_reference(args.scene_dir, args.camera_file, args.out)
+    return 0
+
+
+def _cmd_aggregate(args: argparse.Namespace) -> int:
+    from benchmark.report import aggregate_suite
+
+    aggregate_suite(args.results, args.out, args.title or Path(args.results).name, args.metrics)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trajbench",
         description="Reproducibility benchmark for camera-controlled video generation.",
     )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
+
     p = sub.add_parser("methods", help="list registered methods (or describe one)")
     p.add_argument("name", nargs="?", help="a method name to describe")
     p.set_defaults(func=_cmd_methods)
+
+    p = sub.add_parser("prepare-scene", help="write a suite scene's image, depth and view")
+    p.add_argument("--suite", required=True, help="suite name or YAML path")
+    p.add_argument("--scene", required=True)
+    p.add_argument("--out", required=True, type=Path, help="scene folder")
+    p.set_defaults(func=_cmd_prepare_scene)
+
+    p = sub.add_parser("make-camera", help="write a parametric camera path for a scene")
+    p.add_argument("--scene-dir", required=True, type=Path)
+    p.add_argument("--camera", required=True, help="path name, e.g. orbit_left_15deg")
+    p.add_argument("--frames", required=True, type=int)
+    p.add_argument("--out", required=True, type=Path, help="camera JSON file")
+    p.set_defaults(func=_cmd_make_camera)
+
+    p = sub.add_parser("generate", help="run a method preset on a scene and camera path")
+    p.add_argument("--method", required=True, help="method preset (configs/methods) or name")
+    p.add_argument("--scene-dir", required=True, type=Path)
+    p.add_argument("--camera-file", required=True, type=Path)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, type=Path, help="run folder")
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("poses", help="recover poses of a run's frames with COLMAP")
+    p.add_argument("--run-dir", required=True, type=Path)
+    p.add_argument("--matcher", choices=["exhaustive", "sequential"], default="exhaustive")
+    p.add_argument("--mapper", choices=["incremental", "global"], default="incremental")
+    p.add_argument("--threads", type=int, default=1, help="1 = bit-reproducible")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_poses)
+
+    p = sub.add_parser("score", help="pose and fidelity metrics of one run")
+    p.add_argument("--run-dir", required=True, type=Path)
+    p.add_argument("--camera-file", required=True, type=Path)
+    p.add_argument("--reference-dir", type=Path, help="exact render of the path (fidelity)")
+    p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser("render-reference", help="render a synthetic scene along a path")
+    p.add_argument("--scene-dir", required=True, type=Path)
+    p.add_argument("--camera-file", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path, help="folder for the PNG frames")
+    p.set_defaults(func=_cmd_render_reference)
+
+    p = sub.add_parser("aggregate", help="tables and plots of a suite's results")
+    p.add_argument("--results", required=True, type=Path, help="results/{suite}")
+    p.add_argument("--out", required=True, type=Path, help="folder for tables and plots")
+    p.add_argument("--title", default="")
+    p.add_argument("metrics", nargs="*", type=Path, help="metrics.json files (default: all)")
+    p.set_defaults(func=_cmd_aggregate)
     return parser
 
 
@@ -38,9 +155,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``trajbench`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
+    )
+    logging.getLogger("evo").setLevel(logging.WARNING)  # evo prints every statistic at INFO
+    from methods import UnknownMethodError
+
     try:
         return int(args.func(args) or 0)
-    except KeyError as exc:  # UnknownMethodError and friends carry a helpful message
+    except (UnknownMethodError, ValueError, FileNotFoundError) as exc:
         print(f"trajbench: error: {exc}", file=sys.stderr)
         return 2
 

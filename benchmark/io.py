@@ -33,21 +33,21 @@ def frame_name(index: int) -> str:
     return f"{index:05d}.png"
 
 
-def write_frames(folder: str | Path, frames: np.ndarray) -> list[Path]:
-    """Save (F, H, W, 3) uint8 frames as lossless PNGs ``00000.png, ...``; returns paths."""
+def write_png(path: str | Path, image: np.ndarray) -> Path:
+    """Save a uint8 RGB (H, W, 3) image as a lossless PNG, atomically."""
     import cv2
 
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
+    if not ok:
+        raise OSError(f"could not encode {path} as PNG")
+    atomic_write_bytes(path, data.tobytes())
+    return Path(path)
+
+
+def write_frames(folder: str | Path, frames: np.ndarray) -> list[Path]:
+    """Save (F, H, W, 3) uint8 frames as lossless PNGs ``00000.png, ...``; returns paths."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, frame in enumerate(frames):
-        ok, data = cv2.imencode(".png", np.ascontiguousarray(frame[..., ::-1]))
-        if not ok:
-            raise OSError(f"could not encode frame {i} as PNG")
-        path = folder / frame_name(i)
-        atomic_write_bytes(path, data.tobytes())
-        paths.append(path)
-    return paths
+    return [write_png(folder / frame_name(i), frame) for i, frame in enumerate(frames)]
 
 
 def read_image(path: str | Path) -> np.ndarray:

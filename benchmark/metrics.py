@@ -483,3 +483,21 @@ def frame_fidelity(
     if ssim_count == 0:
         raise ValueError("mask selects no pixels")
     return {"psnr": psnr, "ssim": ssim_sum / ssim_count}
+
+
+def aligned_centres(
+    gt_w2c: np.ndarray, est_w2c: EstPoses
+) -> tuple[list[int], np.ndarray, np.ndarray] | None:
+    """Registered frame ids, GT camera centres and Sim(3)-aligned estimated centres (N, 3),
+    both in GT's frame-0 camera coordinates (for plots); None when alignment is impossible."""
+    ids, gt_c2w, est_c2w, reason = _registered(gt_w2c, est_w2c)
+    if reason is not None or len(ids) < 3 or _degenerate_path(gt_c2w[:, :3, 3]) == "static":
+        return None
+    try:
+        rot, trans, scale = _umeyama_sim3(est_c2w[:, :3, 3], gt_c2w[:, :3, 3])
+    except ValueError:
+        return None
+    est = scale * est_c2w[:, :3, 3] @ rot.T + trans
+    to_cam0 = _check_gt(gt_w2c)[0]
+    gt = gt_c2w[:, :3, 3] @ to_cam0[:3, :3].T + to_cam0[:3, 3]
+    return ids, gt, est @ to_cam0[:3, :3].T + to_cam0[:3, 3]

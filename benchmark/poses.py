@@ -192,10 +192,9 @@ def recover_poses(
     if len(paths) < 2:
         return RecoveredPoses(none, "failed", f"{len(paths)} frame(s): nothing to match", 0, config)
 
-    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
     reader = pycolmap.ImageReaderOptions()
     reader.camera_model = "PINHOLE"
-    reader.camera_params = f"{fx!r},{fy!r},{cx!r},{cy!r}"
+    reader.camera_params = ",".join(repr(float(v)) for v in (K[0, 0], K[1, 1], K[0, 2], K[1, 2]))
     extraction = pycolmap.FeatureExtractionOptions()
     extraction.num_threads = conf.num_threads
     extraction.sift.max_num_features = conf.max_num_features
@@ -258,4 +257,26 @@ def recover_poses(
             f"registered {result.num_registered}/{result.num_frames} frames "
             f"< {conf.min_registered:.0%}"
         )
+    return result
+
+
+def run_poses(run_dir: str | Path, conf: PoseRecoveryConfig | None = None) -> RecoveredPoses:
+    """Pose stage of one run folder: frames/ + K.json + meta.json -> poses.json (+ sfm/)."""
+    run = Path(run_dir)
+    conf = conf or PoseRecoveryConfig()
+    meta = json.loads((run / "meta.json").read_text())
+    if meta.get("status") != "ok":
+        num = int(meta.get("num_frames") or 0)
+        result = RecoveredPoses(
+            [None] * num, "failed", f"generation failed: {meta.get('reason', '')}", 0,
+            asdict(conf),
+        )
+    else:
+        K = np.asarray(json.loads((run / "K.json").read_text()), dtype=np.float64)
+        frames = sorted((run / "frames").glob("*.png"))
+        result = recover_poses(frames, K, run / "sfm", conf)
+        # Keep the log, drop the database and models (large, and rebuilt on demand).
+        (run / "sfm" / "database.db").unlink(missing_ok=True)
+        shutil.rmtree(run / "sfm" / "models", ignore_errors=True)
+    save_poses(result, run / "poses.json")
     return result

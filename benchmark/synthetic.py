@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -53,6 +54,7 @@ __all__ = [
     "look_w2c",
     "make_scene",
     "render",
+    "render_depth",
     "render_frames",
     "room_rects",
 ]
@@ -77,6 +79,12 @@ _PHOTOS = (
     "retina", "brick", "grass", "gravel", "camera", "moon", "coins", "horse", "page", "text",
     "clock", "cell",
 )  # fmt: skip
+_PHOTO_SCALE = (0.6, 1.6)
+_PHOTO_AREA = 60_000.0
+_MARK_SPACING = 24.0
+_MARKS_UNDER = 1.0
+_MARKS_OVER = 0.4
+_MARK_MAX = 0.06
 #: Pixels rendered per chunk when tracing supersamples (bounds peak memory).
 _CHUNK = 1 << 15
 
@@ -296,112 +304,154 @@ def _photos() -> tuple[tuple[np.ndarray, bool], ...]:
     return tuple(out)
 
 
-def _value_noise(rng: np.random.Generator, w: int, h: int, finest: float = 4.0) -> np.ndarray:
-    """(h, w, 3) float32 multi-scale value noise in [0, 1]: cubic-upsampled random grids from
-    a few cells across down to ``finest`` pixels per cell, with a pink-ish spectrum."""
-    acc = np.zeros((h, w, 3), np.float32)
-    cell = max(w, h) / 3.0
-    while cell >= finest:
-        gw, gh = max(2, round(w / cell)) + 1, max(2, round(h / cell)) + 1
-        grid = rng.random((gh, gw, 3), dtype=np.float32)
-        acc += cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC) * (cell**0.7)
-        cell /= 2.0
-    lo, hi = acc.min(axis=(0, 1)), acc.max(axis=(0, 1))
-    return (acc - lo) / np.maximum(hi - lo, 1e-6)
+def _value_noise(
+    rng: np.random.Generator,
+    w: int,
+    h: int,
+    finest: float = 4.0,
+    channels: int = 3,
+    slope: float = 0.7,
+) -> np.ndarray:
+    """(h, w, channels) float32 multi-scale value noise in [0, 1].
+
+    Octaves from a few cells across down to ``finest`` pixels per cell, amplitude falling
+    by ``2**-slope`` per octave; built as a pyramid on the coarse grid (each octave: double
+    the grid with a cubic resize, add fresh random values) so only the last resize runs at
+    full resolution.
+    """
+    gw, gh = math.ceil(w / finest) + 3, math.ceil(h / finest) + 3
+    n_oct = max(0, math.ceil(math.log2(max(gw, gh) / 3.0)))
+    shape = (math.ceil(gh / 2**n_oct) + 2, math.ceil(gw / 2**n_oct) + 2)
+    acc = rng.random((*shape, channels), dtype=np.float32)
+    amp = 1.0
+    for _ in range(n_oct):
+        amp *= 2.0**-slope
+        shape = (2 * shape[0], 2 * shape[1])
+        up = cv2.resize(acc, shape[::-1], interpolation=cv2.INTER_CUBIC).reshape(*shape, -1)
+        acc = up + amp * rng.random((*shape, channels), dtype=np.float32)
+    acc = acc[:gh, :gw]
+    # grid point k sits at pixel (k - 1.5) * finest; resize maps the middle onto the image
+    M = np.array([[1.0 / finest, 0, 1.5 - 0.5 / finest], [0, 1.0 / finest, 1.5 - 0.5 / finest]])
+    out = cv2.warpAffine(
+        acc, M, (w, h), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
+    ).reshape(h, w, channels)
+    lo, hi = acc.min(axis=(0, 1)), acc.max(axis=(0, 1))  # (the grid: cheap; cubic may
+    out -= lo  # overshoot it a little, hence the clip)
+    out *= 1.0 / np.maximum(hi - lo, 1e-6)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def _recolour(rng: np.random.Generator, img: np.ndarray, gray: bool) -> np.ndarray:
-    """Float32 RGB [0, 255] variant of a photo crop: gray ones mapped between two random
-    colours, colour ones channel-permuted and re-tinted (so repeated photos differ)."""
-    x = img.astype(np.float32)
+    """Uint8 RGB variant of a photo crop: gray ones mapped between two random colours, colour
+    ones channel-permuted and re-tinted (so a photo used twice looks different)."""
     if gray:
-        c0, c1 = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
-        if np.abs(c1 - c0).sum() < 200:
+        c0 = rng.uniform(0, 255, 3)
+        c1 = rng.uniform(0, 255, 3)
+        if np.abs(c1 - c0).sum() < 250:
             c1 = 255 - c0
-        g = x[..., None] / 255.0
-        return (c0 + (c1 - c0) * g).astype(np.float32)
-    x = x[..., rng.permutation(3)]
-    gain = rng.uniform(0.7, 1.2, 3).astype(np.float32)
-    return np.clip(x * gain + rng.uniform(-30, 30, 3).astype(np.float32), 0, 255)
+        lut = c0 + (c1 - c0) * (np.arange(256)[:, None] / 255.0)
+        x = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_GRAY2RGB)
+    else:
+        gain = rng.uniform(0.7, 1.25, 3)
+        bias = rng.uniform(-30, 30, 3)
+        lut = np.arange(256)[:, None] * gain + bias
+        x = np.ascontiguousarray(img[..., rng.permutation(3)])
+    lut8 = np.clip(lut + 0.5, 0, 255).astype(np.uint8).reshape(256, 1, 3)
+    return cv2.LUT(x, lut8)
 
 
 def _paste_photo(rng: np.random.Generator, canvas: np.ndarray) -> None:
-    """Blend one rotated, scaled, recoloured photo crop at a random place of ``canvas``."""
+    """Blend one rotated, scaled (about 1:1), recoloured photo crop into uint8 ``canvas``."""
     h, w = canvas.shape[:2]
     photos = _photos()
     img, gray = photos[int(rng.integers(len(photos)))]
     ph, pw = img.shape[:2]
-    cw, ch = int(pw * rng.uniform(0.35, 1.0)), int(ph * rng.uniform(0.35, 1.0))
+    scale = float(np.exp(rng.uniform(np.log(_PHOTO_SCALE[0]), np.log(_PHOTO_SCALE[1]))))
+    # crop at most about half the canvas (after scaling)
+    cw = int(min(pw * rng.uniform(0.3, 1.0), 0.6 * w / scale) + 8)
+    ch = int(min(ph * rng.uniform(0.3, 1.0), 0.6 * h / scale) + 8)
+    cw, ch = min(cw, pw), min(ch, ph)
     x0, y0 = int(rng.integers(0, pw - cw + 1)), int(rng.integers(0, ph - ch + 1))
     crop = _recolour(rng, img[y0 : y0 + ch, x0 : x0 + cw], gray)
     if rng.random() < 0.5:
-        crop = crop[:, ::-1]
-    scale = rng.uniform(0.15, 0.5) * min(w, h) / max(cw, ch)
+        crop = np.ascontiguousarray(crop[:, ::-1])
     angle = rng.uniform(-180.0, 180.0)
     M = cv2.getRotationMatrix2D((cw / 2, ch / 2), angle, scale)
     cs = np.array([[0, 0, 1], [cw, 0, 1], [cw, ch, 1], [0, ch, 1]], np.float64) @ M.T
-    bw = int(np.ceil(cs[:, 0].max() - cs[:, 0].min())) + 2
-    bh = int(np.ceil(cs[:, 1].max() - cs[:, 1].min())) + 2
+    bw = int(np.ceil(np.ptp(cs[:, 0]))) + 2
+    bh = int(np.ceil(np.ptp(cs[:, 1]))) + 2
     M[:, 2] -= cs.min(axis=0) - 1
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    patch = cv2.warpAffine(np.ascontiguousarray(crop), M, (bw, bh), flags=interp)
-    mask = np.zeros((ch, cw), np.float32)
-    if rng.random() < 0.5:
-        cv2.ellipse(mask, (cw // 2, ch // 2), (cw // 2, ch // 2), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
-    else:
-        mask[:] = 1.0
-    alpha = cv2.warpAffine(mask, M, (bw, bh), flags=cv2.INTER_LINEAR)[..., None]
-    px, py = (
-        int(rng.integers(-bw // 4, w - 3 * bw // 4 + 1)),
-        int(rng.integers(-bh // 4, h - 3 * bh // 4 + 1)),
-    )
+    px = int(rng.integers(-bw // 4, max(w - 3 * bw // 4, -bw // 4) + 1))
+    py = int(rng.integers(-bh // 4, max(h - 3 * bh // 4, -bh // 4) + 1))
     sx0, sy0, sx1, sy1 = max(px, 0), max(py, 0), min(px + bw, w), min(py + bh, h)
     if sx0 >= sx1 or sy0 >= sy1:
         return
+    M[:, 2] -= (sx0 - px, sy0 - py)  # warp straight into the visible part
+    size = (sx1 - sx0, sy1 - sy0)
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    patch = cv2.warpAffine(crop, M, size, flags=interp)
+    mask = np.zeros((ch, cw), np.uint8)
+    if rng.random() < 0.4:
+        cv2.ellipse(mask, (cw // 2, ch // 2), (cw // 2, ch // 2), 0, 0, 360, 255, -1, cv2.LINE_AA)
+    else:
+        mask[:] = 255
+    alpha = cv2.warpAffine(mask, M, size, flags=cv2.INTER_LINEAR)
+    a = alpha.astype(np.float32) * (1.0 / 255.0)
     dst = canvas[sy0:sy1, sx0:sx1]
-    a = alpha[sy0 - py : sy1 - py, sx0 - px : sx1 - px]
-    src = patch[sy0 - py : sy1 - py, sx0 - px : sx1 - px]
-    dst += a * (src - dst)
+    dst[:] = cv2.blendLinear(patch, np.ascontiguousarray(dst), a, 1.0 - a)
 
 
-def _draw_marks(rng: np.random.Generator, img: np.ndarray) -> None:
-    """Draw random coloured blobs, rings and strokes (anti-aliased) onto uint8 ``img``."""
+def _draw_marks(rng: np.random.Generator, img: np.ndarray, density: float = 1.0) -> None:
+    """Draw random coloured blobs, rings and strokes (anti-aliased) onto uint8 ``img``:
+    mostly a few pixels across, so each becomes a distinct SIFT blob."""
     h, w = img.shape[:2]
-    n = int(w * h / (72.0 * 72.0)) + 4
-    sizes = np.exp(rng.uniform(np.log(2.0), np.log(0.04 * max(w, h) + 3), n))
+    n = int(density * w * h / _MARK_SPACING**2) + 4
+    sizes = np.exp(rng.uniform(np.log(1.5), np.log(_MARK_MAX * max(w, h) + 4), n))
+    kinds = rng.random(n)
+    cols = rng.integers(0, 256, (n, 3))
+    cxy = rng.integers(0, (w, h), (n, 2))
+    angles = rng.uniform(0, 360, n)
+    aspect = rng.uniform(0.3, 1.0, n)
     for k in range(n):
-        col = tuple(int(c) for c in rng.integers(0, 256, 3))
-        cx, cy = int(rng.integers(0, w)), int(rng.integers(0, h))
+        col = tuple(int(c) for c in cols[k])
+        cx, cy = int(cxy[k, 0]), int(cxy[k, 1])
         s = float(sizes[k])
-        kind = rng.random()
-        if kind < 0.45:
-            ax = (max(1, int(s)), max(1, int(s * rng.uniform(0.3, 1.0))))
-            ang = float(rng.uniform(0, 180))
-            cv2.ellipse(img, (cx, cy), ax, ang, 0, 360, col, -1, cv2.LINE_AA)
-        elif kind < 0.65:
-            thick = int(rng.integers(1, 4))
-            cv2.circle(img, (cx, cy), max(2, int(s)), col, thick, cv2.LINE_AA)
+        if kinds[k] < 0.5:
+            ax = (max(1, round(s)), max(1, round(s * aspect[k])))
+            cv2.ellipse(img, (cx, cy), ax, float(angles[k]), 0, 360, col, -1, cv2.LINE_AA)
+        elif kinds[k] < 0.7:
+            thick = 1 + int(s > 6) + int(s > 15)
+            cv2.circle(img, (cx, cy), max(2, round(s)), col, thick, cv2.LINE_AA)
         else:
-            ang = rng.uniform(0, 2 * np.pi)
-            ln = 3 * s
-            p1 = (int(cx + ln * np.cos(ang)), int(cy + ln * np.sin(ang)))
-            thick = int(rng.integers(1, max(2, int(s / 2)) + 1))
+            ang = math.radians(angles[k])
+            p1 = (int(cx + 3 * s * math.cos(ang)), int(cy + 3 * s * math.sin(ang)))
+            thick = max(1, round(s * aspect[k] / 2))
             cv2.line(img, (cx, cy), p1, col, thick, cv2.LINE_AA)
 
 
 def make_texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """(height, width, 3) uint8 non-repeating texture: coloured value noise, a few photo
-    crops from scikit-image (rotated, scaled, recoloured) and random marks on top."""
-    noise = _value_noise(rng, width, height)
-    A = rng.normal(0.0, 0.9, (3, 3)).astype(np.float32)
-    mean = rng.uniform(60, 200, 3).astype(np.float32)
-    canvas = np.clip(mean + (noise - 0.5) @ A * 255.0, 0, 255).astype(np.float32)
-    n_photos = int(np.clip(round(2 + 5 * width * height / 1024.0**2), 2, 12))
+    """(height, width, 3) uint8 non-repeating texture.
+
+    Layers: coloured multi-scale value noise; a mosaic of scikit-image photo crops at about
+    one photo pixel per texel (rotated, flipped, recoloured) covering most of the area;
+    fine multiplicative mottling (so no region is flat); then small random marks on top.
+    Everything is seeded by ``rng``.
+    """
+    noise = _value_noise(rng, width, height, finest=6.0, slope=0.6)
+    A = rng.normal(0.0, 0.6, (3, 3)) + np.eye(3) * 0.5
+    mean = rng.uniform(70, 190, 3)
+    affine = np.concatenate([A.T, (mean - 127.5 * A.sum(axis=0))[:, None]], axis=1)
+    canvas = cv2.transform((noise * 255.0 + 0.5).astype(np.uint8), affine)  # saturating
+    area = float(width * height)
+    _draw_marks(rng, canvas, density=_MARKS_UNDER)
+    n_photos = int(np.clip(round(area / _PHOTO_AREA), 2, 80))
     for _ in range(n_photos):
         _paste_photo(rng, canvas)
-    img = np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
-    _draw_marks(rng, img)
-    return img
+    mottle = _value_noise(rng, width, height, finest=3.0, channels=1, slope=0.3)
+    m8 = cv2.cvtColor((mottle * 255.0 + 0.5).astype(np.uint8), cv2.COLOR_GRAY2RGB)
+    canvas = cv2.addWeighted(canvas, 0.7, cv2.multiply(canvas, m8, scale=0.6 / 255.0), 1.0, 0.0)
+    _draw_marks(rng, canvas, density=_MARKS_OVER)
+    return canvas
 
 
 def _mip_chain(img: np.ndarray, min_size: int = 4) -> list[np.ndarray]:
@@ -479,7 +529,7 @@ class SceneSpec:
     num_boxes: int = 5
     num_billboards: int = 4
     max_yaw_deg: float = 10.0
-    tilt_deg: tuple[float, float] = (4.0, 12.0)
+    tilt_deg: tuple[float, float] = (8.0, 16.0)
     min_clearance: float = 0.65
     texels_per_pixel: float = 1.0
     max_texture_size: int = 2048
@@ -571,15 +621,21 @@ class SyntheticScene:
 
     def median_depth(self, K: np.ndarray, width: int, height: int) -> float:
         """Median z-depth of the base view for intrinsics K at (width, height), from a
-        low-res depth render with the same field of view."""
+        depth render at most 256 px wide with the same field of view."""
         s = min(1.0, _LOWRES[0] / width)
         w, h = max(1, round(width * s)), max(1, round(height * s))
         K_low = np.diag([w / width, h / height, 1.0]) @ np.asarray(K, dtype=np.float64)
-        cam = _as_camera(K_low, self.base_w2c, w, h)
-        ids = self._trace_grid(cam, cam.ray_grid().float())
-        depth, _ = self._exact_hits(cam, ids, cam.ray_grid())
+        _, depth, _ = self._geometry(_as_camera(K_low, self.base_w2c, w, h))
         d = depth[torch.isfinite(depth)]
-        return float(torch.median(d.double()).item()) if d.numel() else float("inf")
+        return float(torch.median(d).item()) if d.numel() else float("inf")
+
+    def _geometry(self, cam: _Camera) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rectangle ids (H, W), float64 z-depth (H, W) and world points (H, W, 3) at the
+        pixel centres."""
+        d64 = cam.ray_grid()
+        ids = self._trace_grid(cam, d64.float())
+        depth, pts = self._exact_hits(cam, ids, d64)
+        return ids, depth, pts
 
     # ---- textures ---------------------------------------------------------------------------
 
@@ -591,9 +647,7 @@ class SyntheticScene:
             return self._tex_sizes
         w, h = _LOWRES
         K = canonical_K(w, h)
-        cam = _as_camera(K, self.base_w2c, w, h)
-        ids = self._trace_grid(cam, cam.ray_grid().float())
-        depth, _ = self._exact_hits(cam, ids, cam.ray_grid())
+        ids, depth, _ = self._geometry(_as_camera(K, self.base_w2c, w, h))
         f_canon = canonical_K(*CANONICAL_SIZE)[0, 0]
         center = self.base_center
         near = self.clearance_per_rect(center)
@@ -630,8 +684,13 @@ class SyntheticScene:
         return make_texture(np.random.default_rng([self.seed, m, 7411]), w, h)
 
     def atlas(self) -> _Atlas:
+        """All textures with their mip levels (generated on first use, in 2 threads; each
+        texture has its own generator, so the result does not depend on scheduling)."""
         if self._atlas is None:
-            self._atlas = _build_atlas([self.texture(m) for m in range(len(self.rects))])
+            self.texture_sizes()
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                textures = list(pool.map(self.texture, range(len(self.rects))))
+            self._atlas = _build_atlas(textures)
         return self._atlas
 
     # ---- tracing ----------------------------------------------------------------------------
@@ -743,22 +802,50 @@ class SyntheticScene:
         dvdx = dPdx.gather(1, b1[:, None]).squeeze(1) * sy
         dudy = dPdy.gather(1, b0[:, None]).squeeze(1) * sx
         dvdy = dPdy.gather(1, b1[:, None]).squeeze(1) * sy
-        rho2 = torch.maximum(dudx * dudx + dvdx * dvdx, dudy * dudy + dvdy * dvdy)
-        lod = (0.5 * torch.log2(rho2.clamp(min=1e-12)) + _LOD_BIAS).clamp(min=0.0)
-        lod = torch.minimum(lod, atlas.max_level[m])
-        l0 = lod.floor()
-        frac = (lod - l0)[:, None]
-        l0i = l0.long()
-        l1i = torch.minimum(l0 + 1, atlas.max_level[m]).long()
-        c0 = _bilinear(atlas, m, l0i, u, v)
-        c1 = _bilinear(atlas, m, l1i, u, v)
-        col = (c0 + frac * (c1 - c0)) * self._bright[m][:, None]
+        # Footprint axes in level-0 texels; anisotropic footprints (ratio > 1.5) get
+        # _ANISO taps along the major axis, each at the mip level of the minor extent.
+        rx = torch.sqrt(dudx * dudx + dvdx * dvdx)
+        ry = torch.sqrt(dudy * dudy + dvdy * dvdy)
+        xmaj = rx >= ry
+        rmax, rmin = torch.maximum(rx, ry), torch.minimum(rx, ry)
+        aniso = rmax > 1.5 * rmin
+        if not _ANISO > 1:
+            aniso = torch.zeros_like(aniso)
+        lod_iso = torch.log2(rmax.clamp(min=1e-6))
+        col = _trilinear(atlas, m, lod_iso + _LOD_BIAS, u, v)
+        idx = aniso.nonzero().squeeze(1)
+        if idx.numel():
+            ma = m[idx]
+            mu = torch.where(xmaj, dudx, dudy)[idx] / w0[idx]
+            mv = torch.where(xmaj, dvdx, dvdy)[idx] / h0[idx]
+            lod_a = torch.log2(torch.maximum(rmin[idx], rmax[idx] / _ANISO).clamp(min=1e-6))
+            acc = torch.zeros((idx.numel(), 3))
+            for k in range(_ANISO):
+                o = (k + 0.5) / _ANISO - 0.5
+                acc += _trilinear(atlas, ma, lod_a + _LOD_BIAS, u[idx] + o * mu, v[idx] + o * mv)
+            col[idx] = acc / _ANISO
+        col = col * self._bright[m][:, None]
         return torch.where(hit[:, None], col, torch.zeros_like(col))
 
 
 #: Mip level bias (log2 texels): negative is sharper. Chosen by measurement against 16x
 #: supersampled renders (see ``benchmark/bench_render.py``).
-_LOD_BIAS = 0.0
+_LOD_BIAS = -1.0
+#: Taps along the major axis of anisotropic footprints (1 = isotropic trilinear only).
+_ANISO = 4
+
+
+def _trilinear(
+    atlas: _Atlas, m: torch.Tensor, lod: torch.Tensor, u: torch.Tensor, v: torch.Tensor
+) -> torch.Tensor:
+    """Mip-mapped lookup (N, 3) float32: bilinear in the two levels around ``lod`` (level-0
+    texels per pixel, log2; clamped to the chain), blended linearly."""
+    lod = torch.minimum(lod.clamp(min=0.0), atlas.max_level[m])
+    l0 = lod.floor()
+    frac = (lod - l0)[:, None]
+    c0 = _bilinear(atlas, m, l0.long(), u, v)
+    c1 = _bilinear(atlas, m, torch.minimum(l0 + 1, atlas.max_level[m]).long(), u, v)
+    return c0 + frac * (c1 - c0)
 
 
 def _bilinear(
@@ -886,6 +973,23 @@ def render(
     return rgb, depth
 
 
+@torch.inference_mode()
+def render_depth(
+    scene: SyntheticScene,
+    K: np.ndarray,
+    w2c: np.ndarray,
+    width: int,
+    height: int,
+    return_points: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Geometry only (no textures are made, so it is fast): the same depth (and points) as
+    :func:`render` returns for this camera."""
+    _, depth, pts = scene._geometry(_as_camera(K, w2c, width, height))
+    if return_points:
+        return depth.float().numpy(), pts.float().numpy()
+    return depth.float().numpy()
+
+
 def render_frames(
     scene: SyntheticScene,
     K: np.ndarray,
@@ -961,10 +1065,10 @@ def _sample_room(rng: np.random.Generator, spec: SceneSpec) -> _Room:
     """Room and base camera (unscaled; the camera is placed off the world origin)."""
     yaw = float(rng.uniform(-spec.max_yaw_deg, spec.max_yaw_deg))
     tilt = float(rng.uniform(*spec.tilt_deg))
-    cam_h = rng.uniform(0.5, 0.65)
+    cam_h = rng.uniform(0.7, 0.85)
     cam = np.array([rng.uniform(-0.5, 0.5), rng.uniform(-0.5, 0.5), cam_h])
-    lo = cam + [-rng.uniform(1.2, 1.5), -rng.uniform(0.8, 1.0), -cam_h]
-    hi = cam + [rng.uniform(1.2, 1.5), rng.uniform(1.5, 2.0), rng.uniform(0.55, 0.75)]
+    lo = cam + [-rng.uniform(1.4, 1.8), -rng.uniform(0.8, 1.0), -cam_h]
+    hi = cam + [rng.uniform(1.4, 1.8), rng.uniform(1.6, 2.1), rng.uniform(0.55, 0.75)]
     return _Room(room_rects(lo, hi), lo, hi, cam, yaw, look_w2c(cam, yaw, tilt))
 
 
@@ -982,15 +1086,15 @@ def _sample_objects(
     def free(lo2: np.ndarray, hi2: np.ndarray) -> bool:
         inside = np.all(lo2 > lo_r[:2] + 0.15) and np.all(hi2 < hi_r[:2] - 0.15)
         return bool(inside) and all(
-            np.any(hi2 + 0.05 < plo) or np.any(phi + 0.05 < lo2) for plo, phi in placed
+            np.any(hi2 + 0.03 < plo) or np.any(phi + 0.03 < lo2) for plo, phi in placed
         )
 
     rects: list[Rect] = []
     kinds = ["box"] * spec.num_boxes + ["billboard"] * spec.num_billboards
     for kind in [kinds[i] for i in rng.permutation(len(kinds))]:
-        for _ in range(100):
-            dist = rng.uniform(clearance + 0.1, max(0.8 * far, clearance + 0.3))
-            lat = rng.uniform(-0.8, 0.8) * dist * math.tan(math.radians(30))
+        for _ in range(200):
+            dist = rng.uniform(clearance + 0.05, max(0.85 * far, clearance + 0.3))
+            lat = rng.uniform(-0.9, 0.9) * dist * math.tan(math.radians(30))
             c2 = cam[:2] + dist * fwd2 + lat * right2
             if kind == "box":
                 sx, sy = rng.uniform(0.12, 0.3, 2) * dist

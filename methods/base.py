@@ -98,6 +98,9 @@ class Method(ABC):
 
     name: ClassVar[str]
     default_conf: ClassVar[dict[str, Any]] = {}
+    #: True when the method needs ``request.scene`` (the synthetic scene object); the harness
+    #: only rebuilds the scene for methods that ask for it.
+    needs_scene: ClassVar[bool] = False
 
     def __init__(self, conf: dict[str, Any] | None = None) -> None:
         unknown = set(conf or {}) - set(self.default_conf)

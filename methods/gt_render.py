@@ -12,6 +12,7 @@ from methods.base import GenerationRequest, GenerationResult, Method, MethodUnav
 class GroundTruthRender(Method):
     name = "gt_render"
     default_conf: dict = {}
+    needs_scene = True
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         if request.scene is None:

@@ -58,7 +58,7 @@ class CameraTrajectories:
 
 def relative_w2c(w2c: np.ndarray) -> np.ndarray:
     """Per-frame transforms from the frame-0 camera to frame i's camera: w2c_i @ inv(w2c_0)."""
-    w2c = np.asarray(w2c, dtype=np.float64)
+    w2c = np.array(w2c, dtype=np.float64)
     if w2c.ndim != 3 or w2c.shape[1:] != (4, 4):
         raise ValueError(f"w2c must have shape (F, 4, 4), got {w2c.shape}")
     rel = w2c @ np.linalg.inv(w2c[0])
@@ -67,8 +67,8 @@ def relative_w2c(w2c: np.ndarray) -> np.ndarray:
 
 
 def _check_inputs(depth: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    depth = np.asarray(depth, dtype=np.float64)
-    K = np.asarray(K, dtype=np.float64)
+    depth = np.array(depth, dtype=np.float64)  # copies: torch needs writable arrays
+    K = np.array(K, dtype=np.float64)
     if depth.ndim != 2:
         raise ValueError(f"depth must have shape (H, W), got {depth.shape}")
     if K.shape != (3, 3):

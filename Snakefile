@@ -1,0 +1,153 @@
+"""trajbench workflow: suite -> scenes, camera paths -> generation -> poses -> metrics ->
+tables and plots. Wires files only; every rule calls a tested `trajbench` subcommand."""
+
+from benchmark.suites import load_suite, validate
+
+
+configfile: "configs/config.yaml"
+
+
+config = validate("config", config, "workflow config")
+SUITE = load_suite(config["suite"])
+METHODS = config["methods"] or SUITE.data["methods"]
+SEEDS = config["seeds"] or SUITE.seeds
+POSES = {"matcher": "exhaustive", "mapper": "incremental", "threads": 1, **config["poses"]}
+R = f"{config['results']}/{SUITE.name}"
+RUN = R + "/{method}/f{frames}/{scene}__{camera}/seed{seed}"
+
+wildcard_constraints:
+    method=r"[A-Za-z0-9_.-]+",
+    scene=r"[A-Za-z0-9_.-]+",
+    camera=r"[A-Za-z0-9_.+-]+",
+    frames=r"\d+",
+    seed=r"\d+",
+
+
+def all_metrics():
+    return [
+        f"{R}/{method}/{combo.key}/seed{seed}/metrics.json"
+        for method in METHODS
+        for combo in SUITE.combinations()
+        for seed in SEEDS
+    ]
+
+
+rule all:
+    input:
+        f"{R}/tables/table.md",
+        f"{R}/plots/errors.png",
+
+
+rule scene:
+    """Conditioning view of a scene: image, exact or estimated depth, camera."""
+    output:
+        image=R + "/scenes/{scene}/image.png",
+        depth=R + "/scenes/{scene}/depth.npy",
+        view=R + "/scenes/{scene}/view.json",
+    log:
+        R + "/logs/scene/{scene}.log",
+    shell:
+        "trajbench prepare-scene --suite {SUITE.path} --scene {wildcards.scene} "
+        "--out {R}/scenes/{wildcards.scene} > {log} 2>&1"
+
+
+rule camera:
+    """Parametric camera path from the scene's view, scaled by its median depth."""
+    input:
+        rules.scene.output,
+    output:
+        R + "/cameras/f{frames}/{scene}/{camera}.json",
+    log:
+        R + "/logs/camera/f{frames}/{scene}/{camera}.log",
+    shell:
+        "trajbench make-camera --scene-dir {R}/scenes/{wildcards.scene} "
+        "--camera '{wildcards.camera}' --frames {wildcards.frames} --out '{output}' > '{log}' 2>&1"
+
+
+rule generate:
+    """One clip from a method preset; failures are recorded in meta.json, not raised."""
+    input:
+        rules.scene.output,
+        camera=rules.camera.output,
+    output:
+        RUN + "/meta.json",
+    log:
+        RUN + "/generate.log",
+    resources:
+        gpu=lambda wc: 0 if wc.method in ("gt_render", "depth_warp", "static") else 1,
+    shell:
+        "trajbench generate --method {wildcards.method} --scene-dir {R}/scenes/{wildcards.scene} "
+        "--camera-file '{input.camera}' --seed {wildcards.seed} --out \"$(dirname '{output}')\" "
+        "> '{log}' 2>&1"
+
+
+rule poses:
+    """Camera poses recovered from the frames with COLMAP (sfm/sfm.log beside them)."""
+    input:
+        RUN + "/meta.json",
+    output:
+        RUN + "/poses.json",
+    log:
+        RUN + "/poses.log",
+    threads: POSES["threads"]
+    shell:
+        "trajbench poses --run-dir \"$(dirname '{input}')\" --matcher {POSES[matcher]} "
+        "--mapper {POSES[mapper]} --threads {threads} > '{log}' 2>&1"
+
+
+rule reference:
+    """Exact render of a synthetic scene along the path: the fidelity reference."""
+    input:
+        rules.scene.output,
+        camera=rules.camera.output,
+    output:
+        done=R + "/reference/f{frames}/{scene}__{camera}/done",
+    log:
+        R + "/logs/reference/f{frames}/{scene}__{camera}.log",
+    shell:
+        "trajbench render-reference --scene-dir {R}/scenes/{wildcards.scene} "
+        "--camera-file '{input.camera}' --out \"$(dirname '{output.done}')\" > '{log}' 2>&1 "
+        "&& touch '{output.done}'"
+
+
+def reference_input(wc):
+    if SUITE.kind != "synthetic":
+        return []
+    return f"{R}/reference/f{wc.frames}/{wc.scene}__{wc.camera}/done"
+
+
+rule score:
+    """ATE / RPE (evo), CamI2V errors and, on synthetic scenes, PSNR/SSIM to the exact render."""
+    input:
+        poses=RUN + "/poses.json",
+        camera=R + "/cameras/f{frames}/{scene}/{camera}.json",
+        reference=reference_input,
+    output:
+        RUN + "/metrics.json",
+    log:
+        RUN + "/score.log",
+    params:
+        ref_arg=lambda wc, input: (
+            f"--reference-dir {R}/reference/f{wc.frames}/{wc.scene}__{wc.camera}"
+            if input.reference
+            else ""
+        ),
+    shell:
+        "trajbench score --run-dir \"$(dirname '{input.poses}')\" --camera-file '{input.camera}' "
+        "{params.ref_arg} > '{log}' 2>&1"
+
+
+rule aggregate:
+    """metrics.csv, paper-style tables (md, tex, csv) and plots of the whole suite."""
+    input:
+        all_metrics(),
+    output:
+        table=R + "/tables/table.md",
+        tex=R + "/tables/table.tex",
+        csv=R + "/metrics.csv",
+        errors=R + "/plots/errors.png",
+    log:
+        R + "/logs/aggregate.log",
+    shell:
+        "trajbench aggregate --results {R} --out {R} --title 'trajbench: {SUITE.name}' "
+        "> {log} 2>&1"

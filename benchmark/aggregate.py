@@ -1,0 +1,84 @@
+"""Aggregation: every run's metrics.json -> one tidy table (pandas) -> per-method summaries.
+
+Failures are part of the result: each summary row counts runs, failures and the failure
+rate, and the error means are over the runs that succeeded (with a 95% confidence interval
+from the t distribution), so a method cannot look good by failing on hard clips.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+#: Metric columns, each with whether higher is better (for tables and plots).
+METRICS: dict[str, bool] = {
+    "ate": False,
+    "rpe_trans": False,
+    "rpe_rot_deg": False,
+    "rot_err": False,
+    "trans_err": False,
+    "cam_mc": False,
+    "psnr": True,
+    "ssim": True,
+}
+
+
+def collect(results_dir: str | Path, metric_files: list[str | Path] | None = None) -> pd.DataFrame:
+    """One row per run from ``{method}/f{F}/{scene}__{camera}/seed{k}/metrics.json``."""
+    root = Path(results_dir)
+    files = [Path(f) for f in metric_files] if metric_files else sorted(
+        root.glob("*/f*/*__*/seed*/metrics.json")
+    )
+    rows = []
+    for file in files:
+        seed_dir = file.parent
+        combo_dir = seed_dir.parent
+        scene, camera = combo_dir.name.split("__", 1)
+        data = json.loads(file.read_text())
+        rows.append(
+            {
+                "method": combo_dir.parent.parent.name,
+                "num_frames": int(combo_dir.parent.name[1:]),
+                "scene": scene,
+                "camera": camera,
+                "seed": int(seed_dir.name.removeprefix("seed")),
+                **{k: v for k, v in data.items() if k not in ("method", "seed", "num_frames")},
+            }
+        )
+    frame = pd.DataFrame(rows)
+    for column in METRICS:
+        if column not in frame:
+            frame[column] = np.nan
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+def _ci95(values: pd.Series) -> float:
+    """Half-width of the 95% t confidence interval of the mean (NaN below 2 values)."""
+    values = values.dropna()
+    if len(values) < 2:
+        return float("nan")
+    return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def summarise(runs: pd.DataFrame, by: tuple[str, ...] = ("num_frames", "method")) -> pd.DataFrame:
+    """Per-group counts, failure rate and mean +- CI of each metric over successful runs."""
+    records = []
+    for keys, group in runs.groupby(list(by), sort=True):
+        ok = group[group["status"] == "ok"]
+        record = dict(zip(by, keys if isinstance(keys, tuple) else (keys,), strict=True))
+        record.update(
+            runs=len(group),
+            failed=int((group["status"] != "ok").sum()),
+            failure_rate=float((group["status"] != "ok").mean()),
+        )
+        for metric in METRICS:
+            source = ok if metric not in ("psnr", "ssim") else group
+            record[metric] = float(source[metric].mean()) if source[metric].notna().any() else None
+            record[f"{metric}_ci95"] = _ci95(source[metric])
+        records.append(record)
+    return pd.DataFrame(records)

@@ -1,0 +1,127 @@
+"""Generation stage: run one method preset on one (scene, camera path, seed).
+
+Writes ``frames/*.png``, ``K.json`` (intrinsics of the frames) and ``meta.json`` last. A
+method that cannot run or fails is recorded in meta.json (``status: failed`` and the reason)
+and the stage still succeeds, so one broken method never stops the others' results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+import shutil
+import subprocess
+import time
+import traceback
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from benchmark.cameras import CameraPath, load_camera_path
+from benchmark.io import atomic_write_text, write_frames
+from benchmark.scenes import load_scene_view
+from benchmark.suites import ROOT
+
+log = logging.getLogger(__name__)
+
+PRESETS_DIR = ROOT / "configs" / "methods"
+_VERSIONED = ("torch", "numpy", "opencv-python-headless", "pycolmap", "evo", "diffusers")
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """A method preset ``{adapter, args}`` from configs/methods/{name}.yaml; a bare adapter
+    name with no preset file means that adapter with its defaults."""
+    path = PRESETS_DIR / f"{name}.yaml"
+    if path.exists():
+        preset = yaml.safe_load(path.read_text()) or {}
+        if "adapter" not in preset:
+            raise ValueError(f"{path}: a preset needs 'adapter'")
+        return {"adapter": preset["adapter"], "args": preset.get("args") or {}}
+    return {"adapter": name, "args": {}}
+
+
+def preset_hash(preset: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(preset, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def environment_info() -> dict[str, Any]:
+    """Package versions and git revision recorded with every result."""
+    versions = {}
+    for package in _VERSIONED:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        rev = None
+    return {"python": platform.python_version(), "packages": versions, "git_revision": rev}
+
+
+def _check_result(frames: np.ndarray, camera: CameraPath) -> str | None:
+    """Why a method's frames cannot be scored, or None."""
+    if frames.shape[0] != camera.num_frames:
+        return f"method returned {frames.shape[0]} frames, the camera path has {camera.num_frames}"
+    return None
+
+
+def run_generation(
+    preset_name: str,
+    scene_dir: str | Path,
+    camera_file: str | Path,
+    seed: int,
+    out_dir: str | Path,
+) -> dict[str, Any]:
+    """Generate one clip and record it; returns the meta.json content."""
+    from methods import create_method
+    from methods.base import GenerationRequest, MethodUnavailable
+
+    out = Path(out_dir)
+    frames_dir = out / "frames"
+    if frames_dir.exists():
+        shutil.rmtree(frames_dir)
+    preset = load_preset(preset_name)
+    meta: dict[str, Any] = {
+        "method": preset_name,
+        "preset": preset,
+        "preset_hash": preset_hash(preset),
+        "seed": seed,
+        "scene_dir": str(scene_dir),
+        "camera_file": str(camera_file),
+        "environment": environment_info(),
+    }
+    start = time.perf_counter()
+    try:
+        scene = load_scene_view(scene_dir)
+        camera = load_camera_path(camera_file)
+        method = create_method(preset["adapter"], preset["args"])
+        request = GenerationRequest(
+            image=scene.image,
+            camera=camera,
+            seed=seed,
+            depth=scene.depth,
+            scene=scene.synthetic_scene() if method.needs_scene else None,
+        )
+        result = method.generate(request)
+        problem = _check_result(result.frames, camera)
+        if problem:
+            raise ValueError(problem)
+        write_frames(frames_dir, result.frames)
+        atomic_write_text(out / "K.json", json.dumps(np.asarray(result.K).tolist()))
+        meta.update(status="ok", reason="", info=result.info, num_frames=len(result.frames))
+    except MethodUnavailable as exc:
+        meta.update(status="failed", reason=f"unavailable: {exc}")
+    except Exception as exc:  # recorded, never lost: the workflow goes on with other runs
+        log.error("generation failed:\n%s", traceback.format_exc())
+        meta.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+    meta["seconds"] = round(time.perf_counter() - start, 3)
+    atomic_write_text(out / "meta.json", json.dumps(meta, indent=1, default=str))
+    return meta

@@ -1,0 +1,107 @@
+"""Scene and camera preparation: suite entries -> files the methods and metrics read.
+
+For each scene ``results/{suite}/scenes/{scene}/`` holds ``image.png`` (the conditioning view),
+``depth.npy`` (its z-depth, float32), ``view.json`` (the view's K, size and world-to-camera)
+and, for synthetic scenes, ``scene.json`` (the generator spec: the scene can be rebuilt and
+rendered exactly). Camera paths go to ``results/{suite}/cameras/f{F}/{scene}/{camera}.json``:
+they depend on the scene (its base pose, and its median depth that scales the motion).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.camera_paths import make_camera_path
+from benchmark.cameras import CameraPath, camera_path_from_dict, camera_path_to_dict
+from benchmark.io import atomic_write_bytes, atomic_write_text, read_image, write_png
+from benchmark.suites import Suite
+
+
+@dataclass
+class SceneView:
+    """The conditioning view of a scene as stored on disk."""
+
+    image: np.ndarray
+    depth: np.ndarray | None
+    view: CameraPath  # one frame: K, size, world-to-camera of the conditioning view
+    spec: dict[str, Any] | None  # synthetic generator spec, else None
+
+    def synthetic_scene(self) -> Any:
+        """The rebuilt synthetic scene (None for real images)."""
+        if self.spec is None:
+            return None
+        from benchmark.synthetic import make_scene
+
+        return make_scene(self.spec)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def prepare_synthetic_scene(suite: Suite, name: str, out_dir: str | Path) -> Path:
+    """Build the synthetic scene ``name`` of ``suite`` and write its conditioning view."""
+    from benchmark.synthetic import SceneSpec, canonical_K, make_scene, render
+
+    entry = suite.scene(name)
+    spec = SceneSpec.from_dict({"seed": entry["seed"], **entry.get("spec", {})})
+    scene = make_scene(spec)
+    width, height = suite.data["width"], suite.data["height"]
+    K = canonical_K(width, height, suite.data["hfov_deg"])
+    rgb, depth = render(scene, K, scene.base_w2c, width, height)
+    out = Path(out_dir)
+    write_png(out / "image.png", rgb)
+    _save_npy(out / "depth.npy", depth.astype(np.float32))
+    view = CameraPath(K=K, w2c=scene.base_w2c[None], width=width, height=height, name=name)
+    atomic_write_text(out / "scene.json", json.dumps(spec.to_dict(), indent=1))
+    atomic_write_text(out / "view.json", json.dumps(camera_path_to_dict(view), indent=1))
+    return out
+
+
+def load_scene_view(scene_dir: str | Path) -> SceneView:
+    """Read a prepared scene folder; errors name the missing or unreadable file."""
+    folder = Path(scene_dir)
+    image = read_image(folder / "image.png")
+    view_file = folder / "view.json"
+    if not view_file.exists():
+        raise FileNotFoundError(f"{view_file} is missing: prepare the scene first")
+    view = camera_path_from_dict(json.loads(view_file.read_text()))
+    depth = None
+    if (folder / "depth.npy").exists():
+        depth = np.load(folder / "depth.npy")
+        if depth.shape != image.shape[:2]:
+            raise ValueError(f"{folder}/depth.npy is {depth.shape}, image is {image.shape[:2]}")
+    spec = None
+    if (folder / "scene.json").exists():
+        spec = json.loads((folder / "scene.json").read_text())
+    return SceneView(image=image, depth=depth, view=view, spec=spec)
+
+
+def median_depth(depth: np.ndarray) -> float:
+    """Median of the finite, positive depths (the unit of camera-path magnitudes)."""
+    valid = depth[np.isfinite(depth) & (depth > 0)]
+    if valid.size == 0:
+        raise ValueError("depth map has no finite positive value")
+    return float(np.median(valid))
+
+
+def make_scene_camera(scene: SceneView, camera: str, num_frames: int) -> CameraPath:
+    """The parametric path ``camera`` from the scene's conditioning view, scaled by its
+    median depth (so ``truck_left_20pct`` moves 20% of the median depth)."""
+    depth = median_depth(scene.depth) if scene.depth is not None else 1.0
+    if not math.isfinite(depth):
+        raise ValueError("median depth is not finite")
+    view = scene.view
+    return make_camera_path(
+        camera, view.K, view.width, view.height, num_frames, depth=depth, base_w2c=view.w2c[0]
+    )

@@ -1,0 +1,152 @@
+"""Suites: YAML files of scenes x camera paths (x frame counts), validated by JSON Schema.
+
+A suite expands into *combinations* ``(scene, camera, num_frames)``; each runs every method
+for every seed. Suites name their camera paths by the stable names of
+:mod:`benchmark.camera_paths` and their scenes by generator seed (synthetic) or by URL and
+sha256 (real images).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from benchmark.camera_paths import parse_camera_name
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITES_DIR = ROOT / "configs" / "suites"
+SCHEMAS_DIR = ROOT / "configs" / "schemas"
+
+
+class SuiteError(ValueError):
+    """A suite file that cannot be used; the message names the file and the field."""
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    """A JSON Schema from configs/schemas/ (``suite``, ``config``)."""
+    return yaml.safe_load((SCHEMAS_DIR / f"{name}.schema.yaml").read_text())
+
+
+def apply_defaults(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """Copy of ``data`` with top-level schema defaults filled in (jsonschema only checks)."""
+    out = copy.deepcopy(data)
+    for key, prop in schema.get("properties", {}).items():
+        if key not in out and "default" in prop:
+            out[key] = copy.deepcopy(prop["default"])
+    return out
+
+
+def validate(schema_name: str, data: Any, source: str) -> dict[str, Any]:
+    """Validate ``data`` against a schema and fill defaults; errors name file and field."""
+    schema = load_schema(schema_name)
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path)
+    )
+    if errors:
+        lines = [f"{'/'.join(map(str, e.path)) or '(top)'}: {e.message}" for e in errors[:5]]
+        raise SuiteError(f"{source}: invalid {schema_name}:\n  " + "\n  ".join(lines))
+    return apply_defaults(schema, data)
+
+
+@dataclass(frozen=True)
+class Combination:
+    """One clip to generate: a scene, a camera path and a frame count."""
+
+    scene: str
+    camera: str
+    num_frames: int
+
+    @property
+    def key(self) -> str:
+        """Folder name of the combination under a method: ``f{F}/{scene}__{camera}``."""
+        return f"f{self.num_frames}/{self.scene}__{self.camera}"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A validated suite (see configs/schemas/suite.schema.yaml for every field)."""
+
+    data: dict[str, Any]
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.data["name"]
+
+    @property
+    def kind(self) -> str:
+        return self.data["kind"]
+
+    @property
+    def frame_counts(self) -> list[int]:
+        n = self.data["num_frames"]
+        return [n] if isinstance(n, int) else list(n)
+
+    @property
+    def scenes(self) -> dict[str, dict[str, Any]]:
+        return {s["name"]: s for s in self.data["scenes"]}
+
+    @property
+    def cameras(self) -> list[str]:
+        return list(self.data["cameras"])
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.data["seeds"])
+
+    def combinations(self) -> list[Combination]:
+        return [
+            Combination(scene, camera, frames)
+            for frames in self.frame_counts
+            for scene in self.scenes
+            for camera in self.cameras
+        ]
+
+    def scene(self, name: str) -> dict[str, Any]:
+        try:
+            return self.scenes[name]
+        except KeyError:
+            raise SuiteError(f"suite {self.name!r} has no scene {name!r}") from None
+
+
+def resolve_suite_path(name_or_path: str | Path) -> Path:
+    """A suite given by file path or by name (configs/suites/{name}.yaml)."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    return SUITES_DIR / f"{name_or_path}.yaml"
+
+
+def load_suite(name_or_path: str | Path) -> Suite:
+    """Load, validate and cross-check a suite; raises SuiteError naming the problem."""
+    path = resolve_suite_path(name_or_path)
+    if not path.exists():
+        known = sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
+        raise SuiteError(f"no suite {str(name_or_path)!r}; known suites: {', '.join(known)}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SuiteError(f"{path}: not valid YAML: {exc}") from exc
+    data = validate("suite", raw, str(path))
+    names = [s["name"] for s in data["scenes"]]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SuiteError(f"{path}: scenes: duplicate names {dupes}")
+    for scene in data["scenes"]:
+        needed = ("seed",) if data["kind"] == "synthetic" else ("url", "sha256")
+        missing = [k for k in needed if k not in scene]
+        if missing:
+            raise SuiteError(
+                f"{path}: scenes/{scene['name']}: a {data['kind']} scene needs {missing}"
+            )
+    for camera in data["cameras"]:
+        try:
+            parse_camera_name(camera)
+        except ValueError as exc:
+            raise SuiteError(f"{path}: cameras: {exc}") from exc
+    return Suite(data=data, path=path)
