@@ -34,18 +34,36 @@ def all_metrics():
 
 rule all:
     input:
-        f"{R}/tables/table.md",
+        f"{R}/tables/table1.md",
         f"{R}/plots/errors.png",
+
+
+rule fetch_image:
+    """Real-image suites: download a scene's image by URL and check its sha256."""
+    output:
+        R + "/scenes/{scene}/source",
+    log:
+        R + "/logs/fetch/{scene}.log",
+    params:
+        url=lambda wc: SUITE.scene(wc.scene)["url"],
+        sha256=lambda wc: SUITE.scene(wc.scene)["sha256"],
+    shell:
+        "trajbench fetch-image --url '{params.url}' --sha256 {params.sha256} --out '{output}' "
+        "> '{log}' 2>&1"
 
 
 rule scene:
     """Conditioning view of a scene: image, exact or estimated depth, camera."""
+    input:
+        lambda wc: [] if SUITE.kind == "synthetic" else f"{R}/scenes/{wc.scene}/source",
     output:
         image=R + "/scenes/{scene}/image.png",
         depth=R + "/scenes/{scene}/depth.npy",
         view=R + "/scenes/{scene}/view.json",
     log:
         R + "/logs/scene/{scene}.log",
+    resources:
+        gpu=0 if SUITE.kind == "synthetic" else 1,  # depth model for real images
     shell:
         "trajbench prepare-scene --suite {SUITE.path} --scene {wildcards.scene} "
         "--out {R}/scenes/{wildcards.scene} > {log} 2>&1"
@@ -142,10 +160,12 @@ rule aggregate:
     input:
         all_metrics(),
     output:
-        table=R + "/tables/table.md",
-        tex=R + "/tables/table.tex",
+        table=R + "/tables/table1.md",
+        tex=R + "/tables/table1.tex",
+        table_csv=R + "/tables/table1.csv",
         csv=R + "/metrics.csv",
         errors=R + "/plots/errors.png",
+        errors_pdf=R + "/plots/errors.pdf",
     log:
         R + "/logs/aggregate.log",
     shell:

@@ -1,8 +1,8 @@
 """Aggregation: every run's metrics.json -> one tidy table (pandas) -> per-method summaries.
 
 Failures are part of the result: each summary row counts runs, failures and the failure
-rate, and the error means are over the runs that succeeded (with a 95% confidence interval
-from the t distribution), so a method cannot look good by failing on hard clips.
+rate, and the error means are over the runs that succeeded (with a seeded 95% percentile
+bootstrap confidence interval), so a method cannot look good by failing on hard clips.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ METRICS: dict[str, bool] = {
     "rot_err": False,
     "trans_err": False,
     "cam_mc": False,
+    "fid": False,
     "psnr": True,
     "ssim": True,
 }
@@ -57,16 +58,32 @@ def collect(results_dir: str | Path, metric_files: list[str | Path] | None = Non
     return frame
 
 
-def _ci95(values: pd.Series) -> float:
-    """Half-width of the 95% t confidence interval of the mean (NaN below 2 values)."""
-    values = values.dropna()
-    if len(values) < 2:
-        return float("nan")
-    return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+#: Bootstrap resamples for confidence intervals; seeded so tables are reproducible.
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+
+
+def _ci95(values: pd.Series) -> tuple[float, float]:
+    """95% percentile-bootstrap confidence interval of the mean (NaNs below 2 values)."""
+    data = values.dropna().to_numpy(dtype=float)
+    if len(data) < 2:
+        return float("nan"), float("nan")
+    if np.all(data == data[0]):
+        return float(data[0]), float(data[0])
+    result = stats.bootstrap(
+        (data,),
+        np.mean,
+        confidence_level=0.95,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        method="percentile",
+        rng=np.random.default_rng(BOOTSTRAP_SEED),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def summarise(runs: pd.DataFrame, by: tuple[str, ...] = ("num_frames", "method")) -> pd.DataFrame:
-    """Per-group counts, failure rate and mean +- CI of each metric over successful runs."""
+    """Per-group counts, failure rate, and mean with 95% bootstrap CI (``{metric}_lo`` /
+    ``{metric}_hi``) of each metric over successful runs (fidelity: over generated runs)."""
     records = []
     for keys, group in runs.groupby(list(by), sort=True):
         ok = group[group["status"] == "ok"]
@@ -77,8 +94,8 @@ def summarise(runs: pd.DataFrame, by: tuple[str, ...] = ("num_frames", "method")
             failure_rate=float((group["status"] != "ok").mean()),
         )
         for metric in METRICS:
-            source = ok if metric not in ("psnr", "ssim") else group
+            source = ok if metric not in ("psnr", "ssim", "fid") else group
             record[metric] = float(source[metric].mean()) if source[metric].notna().any() else None
-            record[f"{metric}_ci95"] = _ci95(source[metric])
+            record[f"{metric}_lo"], record[f"{metric}_hi"] = _ci95(source[metric])
         records.append(record)
     return pd.DataFrame(records)

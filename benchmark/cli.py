@@ -39,6 +39,13 @@ def _cmd_prepare_scene(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fetch_image(args: argparse.Namespace) -> int:
+    from benchmark.real_images import fetch_image
+
+    fetch_image(args.url, args.sha256, args.out)
+    return 0
+
+
 def _cmd_make_camera(args: argparse.Namespace) -> int:
     from benchmark.cameras import save_camera_path
     from benchmark.scenes import load_scene_view, make_scene_camera
@@ -106,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scene", required=True)
     p.add_argument("--out", required=True, type=Path, help="scene folder")
     p.set_defaults(func=_cmd_prepare_scene)
+
+    p = sub.add_parser("fetch-image", help="download an image and check its sha256")
+    p.add_argument("--url", required=True)
+    p.add_argument("--sha256", required=True)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=_cmd_fetch_image)
 
     p = sub.add_parser("make-camera", help="write a parametric camera path for a scene")
     p.add_argument("--scene-dir", required=True, type=Path)

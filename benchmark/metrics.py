@@ -222,9 +222,12 @@ def camera_pose_errors(
     Unregistered frames: evo runs on the registered subsequence, so RPE's "consecutive" pairs
     are consecutive *registered* frames (a pair skips over an unregistered frame between them).
 
+    A static GT path (pure rotation: pan, tilt, roll) has no translation to align: ATE and
+    RPE trans are then None ("ATE undefined" in ``reason``) and only RPE rot is reported.
+
     Failures are recorded (``status="failed"`` with ``reason``), never raised: fewer than
     ``min_registered`` of the frames registered, fewer than 3 registered, NaN/inf or
-    non-rigid poses, a static GT path (pure rotation: nothing to align) and any
+    non-rigid poses, and any
     ``GeometryException`` from evo (e.g. an estimate whose camera centres are collinear while
     GT's are not). A straight GT path (dolly, truck, pedestal) is aligned by
     :func:`_umeyama_sim3` first, since evo refuses it although the errors are well defined.
@@ -245,13 +248,21 @@ def camera_pose_errors(
     if n < 3:
         return failed(f"only {n} registered pose(s): Sim(3) alignment needs at least 3")
     kind = _degenerate_path(gt_c2w[:, :3, 3])
-    if kind == "static":
-        return failed(
-            "ground-truth camera centres are static over the registered frames: "
-            "Sim(3) Umeyama alignment is undefined (no translation to align)"
-        )
-
     ref, est = _traj(gt_c2w, ids), _traj(est_c2w, ids)
+    if kind == "static":
+        # Pure rotation: no translation to align, so ATE and RPE trans are undefined (never
+        # a number); relative rotations do not depend on any alignment and are still scored.
+        try:
+            rot = rpe(
+                copy.deepcopy(ref), copy.deepcopy(est), PoseRelation.rotation_angle_deg,
+                delta=1, delta_unit=Unit.frames, align=False, all_pairs=False,
+            ).stats["rmse"]
+        except GeometryException as exc:
+            return failed(f"evo: {exc}")
+        return PoseErrors(
+            "ok", "ATE undefined: ground-truth camera centres are static (pure rotation)",
+            None, None, float(rot), num_frames, n, n / num_frames,
+        )
     align = True
     if kind == "collinear":
         # A straight GT path (dolly, truck, pedestal) leaves the rotation about the line free,

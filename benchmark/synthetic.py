@@ -32,9 +32,10 @@ Typical use::
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -881,6 +882,20 @@ def _bilinear(
 # --------------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Temporarily set torch's intra-op thread count (no-op for None)."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 def _subpixel_offsets(s: int) -> torch.Tensor:
     """(s*s, 2) stratified offsets (x, y) in (-0.5, 0.5) of a regular s x s grid."""
     g = (torch.arange(s, dtype=torch.float32) + 0.5) / s - 0.5
@@ -912,6 +927,7 @@ def render(
     supersample: int = 4,
     adaptive: bool = True,
     return_points: bool = False,
+    threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Render RGB and exact z-depth of ``scene`` for one pinhole camera.
 
@@ -936,12 +952,23 @@ def render(
         width, height: image size in pixels.
         return_points: also return the (H, W, 3) float32 world points hit by the pixel-centre
             rays (nan where nothing is hit).
+        threads: torch intra-op threads for this call (None: torch's current setting). Use 1
+            when other processes keep the cores busy: torch's thread team then waits on
+            descheduled threads and a render can take 10x longer.
 
     Returns:
         rgb (H, W, 3) uint8, depth (H, W) float32 z-depth (inf where nothing is hit), and the
         points if asked.
     """
-    cam = _as_camera(K, w2c, width, height)
+    with _torch_threads(threads):
+        return _render(scene, _as_camera(K, w2c, width, height), supersample, adaptive,
+                       return_points)  # fmt: skip
+
+
+def _render(
+    scene: SyntheticScene, cam: _Camera, supersample: int, adaptive: bool, return_points: bool
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
+    width, height = cam.width, cam.height
     d64 = cam.ray_grid()
     d32 = d64.float()
     ids = scene._trace_grid(cam, d32)
@@ -997,16 +1024,20 @@ def render_frames(
     width: int,
     height: int,
     supersample: int = 4,
+    threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render a camera path: ``K`` (3, 3) shared or (F, 3, 3) per frame, ``w2c_seq``
-    (F, 4, 4). Returns frames (F, H, W, 3) uint8 and depths (F, H, W) float32 z-depth."""
+    (F, 4, 4). Returns frames (F, H, W, 3) uint8 and depths (F, H, W) float32 z-depth.
+    ``supersample`` and ``threads`` as in :func:`render`."""
     w2c_seq = np.asarray(w2c_seq, dtype=np.float64)
     K = np.asarray(K, dtype=np.float64)
     Ks = np.broadcast_to(K, (len(w2c_seq), 3, 3)) if K.ndim == 2 else K
     frames = np.empty((len(w2c_seq), height, width, 3), np.uint8)
     depths = np.empty((len(w2c_seq), height, width), np.float32)
     for f, (Kf, w2c) in enumerate(zip(Ks, w2c_seq, strict=True)):
-        frames[f], depths[f] = render(scene, Kf, w2c, width, height, supersample=supersample)
+        frames[f], depths[f] = render(
+            scene, Kf, w2c, width, height, supersample=supersample, threads=threads
+        )
     return frames, depths
 
 
@@ -1023,17 +1054,23 @@ def cast_rays(
         t (N,) float64 ray parameter of the nearest hit in units of ``dirs`` (inf = miss) and
         the rectangle index (N,) int64 (-1 = miss).
     """
-    o = torch.as_tensor(np.asarray(origins, dtype=np.float64)).reshape(-1, 3)
-    d = torch.as_tensor(np.asarray(dirs, dtype=np.float64)).reshape(-1, 3)
+    o_all = torch.from_numpy(np.array(origins, dtype=np.float64).reshape(-1, 3))
+    d_all = torch.from_numpy(np.array(dirs, dtype=np.float64).reshape(-1, 3))
     a, b0, b1 = scene._axis, scene._b0, scene._b1
-    t = (scene._coord - o[:, a]) / d[:, a]
-    p0 = o[:, b0] + t * d[:, b0]
-    p1 = o[:, b1] + t * d[:, b1]
-    ok = (t > 0) & (p0 >= scene._lo[:, 0]) & (p0 <= scene._hi[:, 0])
-    ok &= (p1 >= scene._lo[:, 1]) & (p1 <= scene._hi[:, 1])
-    t = torch.where(ok, t, torch.full_like(t, math.inf))
-    tmin, idx = t.min(dim=1)
-    idx = torch.where(torch.isfinite(tmin), idx, torch.full_like(idx, -1))
+    t_out, id_out = [], []
+    for k in range(0, len(o_all), _CHUNK):
+        o, d = o_all[k : k + _CHUNK], d_all[k : k + _CHUNK]
+        t = (scene._coord - o[:, a]) / d[:, a]
+        p0 = o[:, b0] + t * d[:, b0]
+        p1 = o[:, b1] + t * d[:, b1]
+        ok = (t > 0) & (p0 >= scene._lo[:, 0]) & (p0 <= scene._hi[:, 0])
+        ok &= (p1 >= scene._lo[:, 1]) & (p1 <= scene._hi[:, 1])
+        t = torch.where(ok, t, torch.full_like(t, math.inf))
+        tmin, idx = t.min(dim=1)
+        t_out.append(tmin)
+        id_out.append(torch.where(torch.isfinite(tmin), idx, torch.full_like(idx, -1)))
+    tmin = torch.cat(t_out) if t_out else torch.zeros(0, dtype=torch.float64)
+    idx = torch.cat(id_out) if id_out else torch.zeros(0, dtype=torch.int64)
     return tmin.numpy(), idx.numpy()
 
 
@@ -1048,7 +1085,20 @@ def _aabb_point_distance(lo: np.ndarray, hi: np.ndarray, p: np.ndarray) -> float
 
 #: Least distance (scaled units) from the base camera to the walls -x, +x, -y (behind),
 #: +y (ahead), floor, ceiling: room for ~0.3 of translation plus a 20 deg orbit.
-_WALL_CLEARANCE = np.array([0.65, 0.65, 0.65, 1.0, 0.4, 0.4])
+_WALL_CLEARANCE = np.array([0.7, 0.7, 0.65, 1.2, 0.42, 0.38])
+#: Accepted median depth of a drawn layout before it is scaled to 1.
+_MEDIAN_RANGE = (0.85, 1.2)
+#: Ranges of the room's proportions (camera height, half width, depth behind the camera,
+#: depth ahead, ceiling above the camera), in roughly final units.
+_ROOM = {
+    "cam_h": (0.48, 0.58),
+    "side": (0.95, 1.2),
+    "behind": (0.75, 0.9),
+    "far": (1.5, 1.9),
+    "up": (0.45, 0.55),
+}
+#: Object sizes as fractions of their distance: box footprint, box height, billboard w, h.
+_OBJ = {"box_xy": (0.15, 0.35), "box_z": (0.2, 0.55), "bb_w": (0.25, 0.45), "bb_h": (0.2, 0.4)}
 
 
 @dataclass
@@ -1060,15 +1110,26 @@ class _Room:
     yaw: float
     w2c: np.ndarray
 
+    def scaled(self, s: float) -> _Room:
+        w2c = self.w2c.copy()
+        w2c[:3, 3] *= s
+        rects = [r.scaled(s) for r in self.rects]
+        return _Room(rects, self.lo * s, self.hi * s, self.cam * s, self.yaw, w2c)
+
+    def clearance(self) -> np.ndarray:
+        """Distances from the camera to the walls -x, +x, -y, +y, floor, ceiling."""
+        return np.concatenate([self.cam - self.lo, self.hi - self.cam])[[0, 3, 1, 4, 2, 5]]
+
 
 def _sample_room(rng: np.random.Generator, spec: SceneSpec) -> _Room:
-    """Room and base camera (unscaled; the camera is placed off the world origin)."""
+    """Room and base camera, in roughly final units (the final scaling is within
+    ``_MEDIAN_RANGE``); the camera is placed off the world origin."""
     yaw = float(rng.uniform(-spec.max_yaw_deg, spec.max_yaw_deg))
     tilt = float(rng.uniform(*spec.tilt_deg))
-    cam_h = rng.uniform(0.7, 0.85)
+    cam_h = rng.uniform(*_ROOM["cam_h"])
     cam = np.array([rng.uniform(-0.5, 0.5), rng.uniform(-0.5, 0.5), cam_h])
-    lo = cam + [-rng.uniform(1.4, 1.8), -rng.uniform(0.8, 1.0), -cam_h]
-    hi = cam + [rng.uniform(1.4, 1.8), rng.uniform(1.6, 2.1), rng.uniform(0.55, 0.75)]
+    lo = cam + [-rng.uniform(*_ROOM["side"]), -rng.uniform(*_ROOM["behind"]), -cam_h]
+    hi = cam + [rng.uniform(*_ROOM["side"]), rng.uniform(*_ROOM["far"]), rng.uniform(*_ROOM["up"])]
     return _Room(room_rects(lo, hi), lo, hi, cam, yaw, look_w2c(cam, yaw, tilt))
 
 
@@ -1097,12 +1158,13 @@ def _sample_objects(
             lat = rng.uniform(-0.9, 0.9) * dist * math.tan(math.radians(30))
             c2 = cam[:2] + dist * fwd2 + lat * right2
             if kind == "box":
-                sx, sy = rng.uniform(0.12, 0.3, 2) * dist
-                sz = rng.uniform(0.15, 0.5) * dist
+                sx, sy = rng.uniform(*_OBJ["box_xy"], 2) * dist
+                sz = rng.uniform(*_OBJ["box_z"]) * dist
                 lo3 = np.array([c2[0] - sx / 2, c2[1] - sy / 2, lo_r[2]])
                 hi3 = np.array([c2[0] + sx / 2, c2[1] + sy / 2, lo_r[2] + sz])
             else:
-                wdt, hgt = rng.uniform(0.18, 0.38) * dist, rng.uniform(0.15, 0.32) * dist
+                wdt = rng.uniform(*_OBJ["bb_w"]) * dist
+                hgt = rng.uniform(*_OBJ["bb_h"]) * dist
                 z0 = cam[2] + rng.uniform(-0.45, 0.05) * dist
                 z0 = max(z0, lo_r[2] + 0.08)
                 if rng.random() < 0.7:  # facing the camera (normal along y)
@@ -1134,12 +1196,11 @@ def make_scene(spec: SceneSpec | int | dict[str, Any] = 0) -> SyntheticScene:
     """Build the procedural scene of a seed (or a :class:`SceneSpec` / its dict).
 
     Deterministic: the same spec gives the same geometry, camera and textures. The result is
-    scaled so the base view's median depth at ``canonical_K`` is 1. Objects are placed at
-    least ``spec.min_clearance`` (after scaling) from the base camera: they are placed with
-    the median of the empty room as the unit, and objects can only lower the median, so the
-    final scaling can only increase that clearance. Layouts whose walls come closer than
-    ``_WALL_CLEARANCE`` to the base camera (after scaling) are re-drawn from the same
-    generator.
+    scaled so the base view's median depth at ``canonical_K`` is 1. The layout is drawn in
+    roughly final units with objects at least ``spec.min_clearance * _MEDIAN_RANGE[1]`` from
+    the camera, and re-drawn from the same generator until its median depth lies in
+    ``_MEDIAN_RANGE`` (so scaling keeps objects ``spec.min_clearance`` away) and no wall is
+    nearer than ``_WALL_CLEARANCE`` after scaling.
     """
     if isinstance(spec, dict):
         spec = SceneSpec.from_dict(spec)
@@ -1148,26 +1209,22 @@ def make_scene(spec: SceneSpec | int | dict[str, Any] = 0) -> SyntheticScene:
     rng = np.random.default_rng([spec.seed, 2025])
     w, h = _LOWRES
     K = canonical_K(w, h)
-    for _ in range(50):
+    lo_med, hi_med = _MEDIAN_RANGE
+    for _ in range(100):
         room = _sample_room(rng, spec)
-        m_room = SyntheticScene(room.rects, room.w2c).median_depth(K, w, h)
-        objects = _sample_objects(rng, spec, room, spec.min_clearance * m_room)
+        objects = _sample_objects(rng, spec, room, spec.min_clearance * hi_med)
         med = SyntheticScene(room.rects + objects, room.w2c).median_depth(K, w, h)
-        if not math.isfinite(med):
+        if not lo_med <= med <= hi_med:
             continue
-        s = 1.0 / med
-        w2c = room.w2c.copy()
-        w2c[:3, 3] *= s
-        scene = SyntheticScene(
-            [r.scaled(s) for r in room.rects + objects],
-            w2c,
+        room = room.scaled(1.0 / med)
+        if np.any(room.clearance() < _WALL_CLEARANCE):
+            continue
+        return SyntheticScene(
+            room.rects + [r.scaled(1.0 / med) for r in objects],
+            room.w2c,
             seed=spec.seed,
             spec=spec,
             texels_per_pixel=spec.texels_per_pixel,
             max_texture_size=spec.max_texture_size,
         )
-        near = scene.clearance_per_rect(scene.base_center)[: len(room.rects)]
-        if np.any(near < _WALL_CLEARANCE):
-            continue
-        return scene
     raise RuntimeError(f"could not lay out a scene for {spec}")

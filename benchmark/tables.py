@@ -14,57 +14,64 @@ import pandas as pd
 
 from benchmark.io import atomic_write_text
 
+#: Table 1's columns (ATE, RPE trans, RPE rot, FID) then what a reader also needs.
 COLUMNS = {
-    "ate": "ATE",
-    "rpe_trans": "RPE trans",
-    "rpe_rot_deg": "RPE rot (deg)",
-    "psnr": "PSNR (dB)",
-    "ssim": "SSIM",
+    "ate": ("ATE", 4),
+    "rpe_trans": ("RPE trans", 4),
+    "rpe_rot_deg": ("RPE rot", 4),
+    "fid": ("FID", 1),
+    "psnr": ("PSNR (dB)", 2),
+    "ssim": ("SSIM", 3),
 }
 
 
-def _cell(mean: float | None, ci: float | None, digits: int) -> str:
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return "n/a"
-    if ci is None or math.isnan(ci):
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _cell(mean: float | None, lo: float | None, hi: float | None, digits: int) -> str:
+    """``mean [lo, hi]``; ``-`` where the metric has no value (e.g. FID not computed)."""
+    if _missing(mean):
+        return "-"
+    if _missing(lo) or _missing(hi):
         return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {ci:.{digits}f}"
+    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
 def paper_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Display table: frames | method | failed | ATE | RPE trans | RPE rot | PSNR | SSIM."""
+    """Table 1 layout: setting | method | ATE | RPE trans | RPE rot | FID, then the failure
+    count and fidelity columns."""
     rows = []
     for _, row in summary.iterrows():
-        out = {
-            "frames": int(row["num_frames"]),
-            "method": row["method"],
-            "failed": f"{int(row['failed'])}/{int(row['runs'])}",
-        }
-        for key, label in COLUMNS.items():
-            digits = 2 if key == "psnr" else 4
-            out[label] = _cell(row.get(key), row.get(f"{key}_ci95"), digits)
+        out = {"setting": f"{int(row['num_frames'])} frames", "method": row["method"]}
+        for key, (label, digits) in COLUMNS.items():
+            out[label] = _cell(row.get(key), row.get(f"{key}_lo"), row.get(f"{key}_hi"), digits)
+            if key == "fid":
+                out["failed"] = f"{int(row['failed'])}/{int(row['runs'])}"
         rows.append(out)
     return pd.DataFrame(rows)
 
 
 FOOTNOTE = (
-    "Pose errors: COLMAP on the generated frames with the method's intrinsics, evo Sim(3) "
-    "Umeyama alignment with scale; ATE = RMSE of camera-centre error, RPE over consecutive "
-    "frames (RMSE), in units of the scene's median depth. Means ± 95% CI over runs whose poses "
-    "registered for >= 80% of frames; 'failed' counts the other runs (generation, COLMAP or "
-    "alignment failures) and they are excluded from the means. PSNR/SSIM: frames 1.. against "
-    "the exact render of the path (synthetic suites only)."
+    "Pose errors: COLMAP on the generated frames with the method's intrinsics (fixed), evo "
+    "Sim(3) Umeyama alignment with scale; ATE = RMSE of camera-centre error, RPE over "
+    "consecutive frames (RMSE; rotation in degrees); translations in units of the scene's "
+    "median depth. Mean [95% bootstrap CI] over runs whose poses registered for >= 80% of "
+    "frames; 'failed' counts the other runs (generation, COLMAP or alignment failures), which "
+    "are excluded from the means. Pure-rotation paths have no ATE. FID: '-' until computed. "
+    "PSNR/SSIM: frames 1.. against the exact render of the path (synthetic suites only)."
 )
 
 
 def write_tables(summary: pd.DataFrame, out_dir: str | Path, title: str) -> list[Path]:
-    """Write table.md, table.tex and summary.csv; returns their paths."""
+    """Write table1.md, table1.tex, table1.csv and summary.csv; returns their paths."""
     out = Path(out_dir)
     table = paper_table(summary)
     md = f"# {title}\n\n{table.to_markdown(index=False)}\n\n{FOOTNOTE}\n"
     tex = table.to_latex(index=False, caption=f"{title}. {FOOTNOTE}", label="tab:trajbench")
-    paths = [out / "table.md", out / "table.tex", out / "summary.csv"]
+    paths = [out / "table1.md", out / "table1.tex", out / "table1.csv", out / "summary.csv"]
     atomic_write_text(paths[0], md)
     atomic_write_text(paths[1], tex)
-    atomic_write_text(paths[2], summary.to_csv(index=False))
+    atomic_write_text(paths[2], table.to_csv(index=False))
+    atomic_write_text(paths[3], summary.to_csv(index=False))
     return paths

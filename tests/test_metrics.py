@@ -165,12 +165,20 @@ def test_unregistered_middle_frame_pairs_skip_over_it() -> None:
     assert res.rpe_rot_deg == pytest.approx(0.0, abs=1e-6)
 
 
-def test_static_gt_fails_without_raising() -> None:
-    c2w = np.stack([_look_at_c2w(np.array([0.0, 0.0, -3.0]), np.zeros(3))] * 10)
-    gt = _w2c(c2w)
-    est = _w2c(_arc_c2w(10))
-    res = camera_pose_errors(gt, list(est))
-    assert res.status == "failed" and "static" in res.reason
+def test_static_gt_reports_rotation_only_and_ate_undefined() -> None:
+    """A pure rotation (pan) has no translation to align: ATE is undefined, never a number,
+    while the rotation error is still measured."""
+    gt_c2w = np.stack([np.eye(4)] * 10)
+    yaw = np.linspace(0, 15, 10)[:, None]
+    gt_c2w[:, :3, :3] = Rotation.from_euler("y", yaw, degrees=True).as_matrix()
+    est_c2w = gt_c2w.copy()
+    tilt = Rotation.from_euler("x", 2.0, degrees=True).as_matrix()
+    est_c2w[5, :3, :3] = tilt @ gt_c2w[5, :3, :3]
+    res = camera_pose_errors(_w2c(gt_c2w), list(_w2c(est_c2w)))
+    assert res.status == "ok" and "ATE undefined" in res.reason
+    assert res.ate is None and res.rpe_trans is None
+    # Frame 5 rotated by 2 deg: the two pairs touching it each err by 2 deg out of 9 pairs.
+    assert res.rpe_rot_deg == pytest.approx(math.sqrt(2 * 2.0**2 / 9), rel=1e-6)
 
 
 def _dolly_c2w(num: int = 10) -> np.ndarray:
