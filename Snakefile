@@ -1,10 +1,17 @@
 """trajbench workflow: suite -> scenes, camera paths -> generation -> poses -> metrics ->
 tables and plots. Wires files only; every rule calls a tested `trajbench` subcommand."""
 
+import re
+
 from benchmark.suites import load_suite, validate
 
 
 configfile: "configs/config.yaml"
+
+
+# Every job is single-threaded (parallelism comes from running jobs side by side): without
+# this, each job's torch/OpenMP spins one thread per core and concurrent jobs thrash.
+shell.prefix("export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1; ")
 
 
 config = validate("config", config, "workflow config")
@@ -15,12 +22,17 @@ POSES = {"matcher": "exhaustive", "mapper": "incremental", "threads": 1, **confi
 R = f"{config['results']}/{SUITE.name}"
 RUN = R + "/{method}/f{frames}/{scene}__{camera}/seed{seed}"
 
+def one_of(names):
+    """Wildcard regex matching exactly the configured names."""
+    return "|".join(re.escape(str(name)) for name in names)
+
+
 wildcard_constraints:
-    method=r"[A-Za-z0-9_.-]+",
-    scene=r"[A-Za-z0-9_.-]+",
-    camera=r"[A-Za-z0-9_.+-]+",
-    frames=r"\d+",
-    seed=r"\d+",
+    method=one_of(METHODS),
+    scene=one_of(SUITE.scenes),
+    camera=one_of(SUITE.cameras),
+    frames=one_of(SUITE.frame_counts),
+    seed=one_of(SEEDS),
 
 
 def all_metrics():

@@ -22,14 +22,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation, localcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from benchmark.io import atomic_write
 
 if TYPE_CHECKING:  # evo is imported lazily: it is slow to import and only needed for export
     from evo.core.trajectory import PoseTrajectory3D
@@ -325,24 +326,6 @@ def camera_path_from_dict(d: Any) -> CameraPath:
     return CameraPath(K=k, w2c=w2c, width=d["width"], height=d["height"], name=d["name"])
 
 
-def _atomic_write(file: PathLike, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temp file beside ``file``, then os.replace it into place."""
-    target = Path(file)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; use the usual mode
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
-
-
 def save_camera_path(path: CameraPath, file: PathLike) -> Path:
     """Write ``path`` as JSON atomically; floats use repr, so loading is bit-exact."""
     d = camera_path_to_dict(path)
@@ -361,7 +344,7 @@ def save_camera_path(path: CameraPath, file: PathLike) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
 
-    return _atomic_write(file, write)
+    return atomic_write(file, write)
 
 
 def load_camera_path(file: PathLike) -> CameraPath:
@@ -566,7 +549,7 @@ def write_realestate10k(
             fh.flush()
             os.fsync(fh.fileno())
 
-    return _atomic_write(file, write)
+    return atomic_write(file, write)
 
 
 # ---------------------------------------------------------------------------------- evo / TUM
@@ -602,4 +585,4 @@ def write_tum(
     from evo.tools import file_interface
 
     traj = to_evo_trajectory(camera, timestamps)
-    return _atomic_write(file, lambda tmp: file_interface.write_tum_trajectory_file(str(tmp), traj))
+    return atomic_write(file, lambda tmp: file_interface.write_tum_trajectory_file(str(tmp), traj))

@@ -32,8 +32,6 @@ from evo.core.metrics import PoseRelation, Unit
 from evo.core.trajectory import PoseTrajectory3D
 from evo.main_ape import ape
 from evo.main_rpe import rpe
-from torchmetrics.functional.image import structural_similarity_index_measure
-from torchmetrics.image import PeakSignalNoiseRatio
 
 #: Estimated poses: one (4, 4) world-to-camera matrix per frame, or None when SfM did not
 #: register that frame.
@@ -465,6 +463,10 @@ def frame_fidelity(
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != frames.shape[:3]:
             raise ValueError(f"mask shape {mask.shape} must be {frames.shape[:3]} (frames' F,H,W)")
+
+    # torchmetrics imports torchvision's model zoo (seconds): only fidelity scoring pays it.
+    from torchmetrics.functional.image import structural_similarity_index_measure
+    from torchmetrics.image import PeakSignalNoiseRatio
 
     psnr_metric = PeakSignalNoiseRatio(data_range=255.0).set_dtype(torch.float64)
     ssim_sum, ssim_count = 0.0, 0

@@ -135,6 +135,12 @@ def _fixed_intrinsics_options(pycolmap: Any, conf: PoseRecoveryConfig) -> Any:
         opts.triangulation.random_seed = conf.seed
         # Clips have 14-25 frames: a model may be smaller than COLMAP's default of 10.
         opts.min_model_size = 3
+        # Generated clips span <= ~20 deg of viewpoint change, often along the optical axis
+        # (dolly): COLMAP's initial-pair rules (>= 16 deg triangulation angle, < 95% forward
+        # motion) reject every pair of such clips; measured on exact renders (docs/protocol.md)
+        # these values register dolly clips that the defaults lose, at no cost in accuracy.
+        opts.mapper.init_min_tri_angle = 4.0
+        opts.mapper.init_max_forward_motion = 1.0
     else:
         opts = pycolmap.GlobalPipelineOptions()
         ba = opts.mapper.bundle_adjustment

@@ -19,9 +19,10 @@ from benchmark.poses import load_poses
 
 
 def _finite_or_none(value: Any) -> Any:
-    """JSON has no inf/NaN: record them as None (with the reason kept elsewhere)."""
+    """JSON has no inf/NaN: +inf (PSNR of identical frames) becomes the string "inf", which
+    pandas reads back as infinity; NaN becomes None (the reason is kept elsewhere)."""
     if isinstance(value, float) and not math.isfinite(value):
-        return None
+        return "inf" if value > 0 else None
     return value
 
 

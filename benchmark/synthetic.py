@@ -465,14 +465,17 @@ def _mip_chain(img: np.ndarray, min_size: int = 4) -> list[np.ndarray]:
 
 @dataclass
 class _Atlas:
-    """All mip levels of all textures in one flat (N, 3) uint8 tensor plus lookup tables."""
+    """All mip levels of all textures in one flat (N, 3) uint8 tensor plus lookup tables,
+    flat over (rect m, level l) with key ``m * levels + l`` (levels past a texture's chain
+    repeat its last one)."""
 
     texels: torch.Tensor  # (N, 3) uint8
-    offset: torch.Tensor  # (M, L) int64: start of level l of rect m
-    width: torch.Tensor  # (M, L) float32
-    height: torch.Tensor  # (M, L) float32
-    width_i: torch.Tensor  # (M, L) int64
-    height_i: torch.Tensor  # (M, L) int64
+    levels: int
+    offset: torch.Tensor  # (M * L,) int64: first texel of the level
+    width: torch.Tensor  # (M * L,) int64
+    height: torch.Tensor  # (M * L,) int64
+    widthf: torch.Tensor  # (M * L,) float32
+    heightf: torch.Tensor  # (M * L,) float32
     max_level: torch.Tensor  # (M,) float32
 
 
@@ -494,13 +497,15 @@ def _build_atlas(textures: Sequence[np.ndarray]) -> _Atlas:
             else:
                 offset[m, lev] = offset[m, len(chain) - 1]
             hei[m, lev], wid[m, lev] = im.shape[:2]
+    w, h = torch.from_numpy(wid.ravel()), torch.from_numpy(hei.ravel())
     return _Atlas(
         texels=torch.from_numpy(np.concatenate(parts)),
-        offset=torch.from_numpy(offset),
-        width=torch.from_numpy(wid).float(),
-        height=torch.from_numpy(hei).float(),
-        width_i=torch.from_numpy(wid),
-        height_i=torch.from_numpy(hei),
+        levels=L,
+        offset=torch.from_numpy(offset.ravel()),
+        width=w,
+        height=h,
+        widthf=w.float(),
+        heightf=h.float(),
         max_level=torch.tensor([len(c) - 1 for c in chains], dtype=torch.float32),
     )
 
@@ -522,6 +527,8 @@ class SceneSpec:
         tilt_deg: base camera downward tilt is uniform in this [min, max].
         min_clearance: no object comes closer than this (scene units = base median depth)
             to the base camera centre, leaving room for camera paths around it.
+        objects_in_view: every object lies wholly inside the base view (canonical FOV), so
+            depth-based trajectories from the base view know every object that can occlude.
         texels_per_pixel: texture density relative to a canonical 1024-px-wide base view.
         max_texture_size: cap on a texture's long side (pixels).
     """
@@ -532,6 +539,7 @@ class SceneSpec:
     max_yaw_deg: float = 10.0
     tilt_deg: tuple[float, float] = (8.0, 16.0)
     min_clearance: float = 0.65
+    objects_in_view: bool = True
     texels_per_pixel: float = 1.0
     max_texture_size: int = 2048
 
@@ -582,6 +590,19 @@ class SyntheticScene:
         self._lo = torch.tensor([r.lo for r in self.rects], dtype=torch.float64)
         self._hi = torch.tensor([r.hi for r in self.rects], dtype=torch.float64)
         self._bright = torch.tensor([r.brightness for r in self.rects], dtype=torch.float32)
+        # texture coordinates as affine maps of the hit point: u = uvec . P + uoff, same for v
+        M = len(self.rects)
+        uvec, vvec, nvec = np.zeros((M, 3)), np.zeros((M, 3)), np.zeros((M, 3))
+        uoff, voff = np.zeros(M), np.zeros(M)
+        for m, r in enumerate(self.rects):
+            b0, b1 = _INPLANE[r.axis]
+            (su, sv), nvec[m, r.axis] = r.size, 1.0
+            uvec[m, b0], uoff[m] = 1.0 / su, -r.lo[0] / su
+            vvec[m, b1], voff[m] = -1.0 / sv, r.hi[1] / sv
+        self._uvec, self._vvec, self._nvec = (
+            torch.from_numpy(x).float() for x in (uvec, vvec, nvec)
+        )
+        self._uoff, self._voff = torch.from_numpy(uoff).float(), torch.from_numpy(voff).float()
         self._corners = [r.corners() for r in self.rects]
         self._atlas: _Atlas | None = None
         self._tex_sizes: list[tuple[int, int]] | None = None
@@ -630,12 +651,15 @@ class SyntheticScene:
         d = depth[torch.isfinite(depth)]
         return float(torch.median(d).item()) if d.numel() else float("inf")
 
-    def _geometry(self, cam: _Camera) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _geometry(
+        self, cam: _Camera, threads: int | None = 1
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Rectangle ids (H, W), float64 z-depth (H, W) and world points (H, W, 3) at the
         pixel centres."""
-        d64 = cam.ray_grid()
-        ids = self._trace_grid(cam, d64.float())
-        depth, pts = self._exact_hits(cam, ids, d64)
+        with _torch_threads(threads), torch.inference_mode():
+            d64 = cam.ray_grid()
+            ids = self._trace_grid(cam, d64.float())
+            depth, pts = self._exact_hits(cam, ids, d64)
         return ids, depth, pts
 
     # ---- textures ---------------------------------------------------------------------------
@@ -780,100 +804,107 @@ class SyntheticScene:
         dx: torch.Tensor,
         dy: torch.Tensor,
     ) -> torch.Tensor:
-        """Trilinear (mip-mapped) texture colour (N, 3) float32 in [0, 255] of hits ``t`` along
-        rays ``d`` (N, 3) on rectangles ``ids`` (N,) (-1 -> black); ``dx``/``dy`` (3,) are
-        the ray differentials of one sample footprint, which set the mip level."""
+        """Mip-mapped texture colour (N, 3) float32 in [0, 255] of hits at ray parameter
+        ``t`` along rays ``d`` (N, 3) on rectangles ``ids`` (N,) (-1 -> black).
+
+        ``dx``/``dy`` (3,) are the ray differentials of one sample footprint; the hit's
+        footprint on its plane is ``t * (dx - d * dx_n / d_n)`` (n: the plane normal), which
+        in texels sets the mip level (trilinear), and anisotropic footprints (axis ratio >
+        1.5) get ``_ANISO`` trilinear taps along their major axis.
+        """
         atlas = self.atlas()
         hit = ids >= 0
         m = ids.clamp(min=0)
-        a, b0, b1 = self._axis[m], self._b0[m], self._b1[m]
-        tt = torch.where(hit, t, torch.zeros_like(t))[:, None]
-        P = C + tt * d
-        da = d.gather(1, a[:, None])
-        # dP/dx of a plane hit: t * (dx - d * dx_a / d_a)  (ray differentials)
-        dPdx = tt * (dx - d * (dx[a][:, None] / da))
-        dPdy = tt * (dy - d * (dy[a][:, None] / da))
-        lo, hi = self._lo[m].float(), self._hi[m].float()
-        ext0, ext1 = hi[:, 0] - lo[:, 0], hi[:, 1] - lo[:, 1]
-        u = (P.gather(1, b0[:, None]).squeeze(1) - lo[:, 0]) / ext0
-        v = (hi[:, 1] - P.gather(1, b1[:, None]).squeeze(1)) / ext1
-        w0, h0 = atlas.width[m, 0], atlas.height[m, 0]
-        sx, sy = w0 / ext0, h0 / ext1
-        dudx = dPdx.gather(1, b0[:, None]).squeeze(1) * sx
-        dvdx = dPdx.gather(1, b1[:, None]).squeeze(1) * sy
-        dudy = dPdy.gather(1, b0[:, None]).squeeze(1) * sx
-        dvdy = dPdy.gather(1, b1[:, None]).squeeze(1) * sy
-        # Footprint axes in level-0 texels; anisotropic footprints (ratio > 1.5) get
-        # _ANISO taps along the major axis, each at the mip level of the minor extent.
+        tt = torch.where(hit, t, torch.zeros_like(t))
+        # texture coords are affine in the hit point: u = U . P + u0 (per rectangle)
+        U, V, N = self._uvec[m], self._vvec[m], self._nvec[m]
+        ud, vd, nd = (U * d).sum(1), (V * d).sum(1), (N * d).sum(1)
+        u = U @ C + tt * ud + self._uoff[m]
+        v = V @ C + tt * vd + self._voff[m]
+        key0 = m * atlas.levels
+        w0, h0 = atlas.widthf[key0], atlas.heightf[key0]
+        rx_n, ry_n = (N @ dx) / nd, (N @ dy) / nd
+        dudx = tt * (U @ dx - ud * rx_n) * w0
+        dvdx = tt * (V @ dx - vd * rx_n) * h0
+        dudy = tt * (U @ dy - ud * ry_n) * w0
+        dvdy = tt * (V @ dy - vd * ry_n) * h0
         rx = torch.sqrt(dudx * dudx + dvdx * dvdx)
         ry = torch.sqrt(dudy * dudy + dvdy * dvdy)
-        xmaj = rx >= ry
         rmax, rmin = torch.maximum(rx, ry), torch.minimum(rx, ry)
-        aniso = rmax > 1.5 * rmin
-        if not _ANISO > 1:
-            aniso = torch.zeros_like(aniso)
-        lod_iso = torch.log2(rmax.clamp(min=1e-6))
-        col = _trilinear(atlas, m, lod_iso + _LOD_BIAS, u, v)
-        idx = aniso.nonzero().squeeze(1)
-        if idx.numel():
-            ma = m[idx]
-            mu = torch.where(xmaj, dudx, dudy)[idx] / w0[idx]
-            mv = torch.where(xmaj, dvdx, dvdy)[idx] / h0[idx]
-            lod_a = torch.log2(torch.maximum(rmin[idx], rmax[idx] / _ANISO).clamp(min=1e-6))
-            acc = torch.zeros((idx.numel(), 3))
-            for k in range(_ANISO):
-                o = (k + 0.5) / _ANISO - 0.5
-                acc += _trilinear(atlas, ma, lod_a + _LOD_BIAS, u[idx] + o * mu, v[idx] + o * mv)
-            col[idx] = acc / _ANISO
-        col = col * self._bright[m][:, None]
-        return torch.where(hit[:, None], col, torch.zeros_like(col))
+        col = _trilinear(atlas, m, torch.log2(rmax.clamp(min=1e-6)) + _LOD_BIAS, u, v)
+        ratio = rmax / rmin.clamp(min=1e-12)
+        taps = 2
+        while taps <= _ANISO:
+            # ratio in (1.5, 3] -> 2 taps, (3, 6] -> 4 taps, ... (the last group takes the rest)
+            lo_r = 1.5 if taps == 2 else 1.5 * taps / 2
+            sel = ratio > lo_r
+            if 2 * taps <= _ANISO:
+                sel &= ratio <= 1.5 * taps
+            idx = sel.nonzero().squeeze(1)
+            if idx.numel():
+                xmaj = (rx >= ry)[idx]
+                ma = m[idx]
+                mu = torch.where(xmaj, dudx[idx], dudy[idx]) / w0[idx]
+                mv = torch.where(xmaj, dvdx[idx], dvdy[idx]) / h0[idx]
+                lod = torch.log2(torch.maximum(rmin[idx], rmax[idx] / taps).clamp(min=1e-6))
+                lod += _LOD_BIAS
+                ui, vi = u[idx], v[idx]
+                acc = torch.zeros((idx.numel(), 3))
+                for k in range(taps):
+                    o = (k + 0.5) / taps - 0.5
+                    acc += _trilinear(atlas, ma, lod, ui + o * mu, vi + o * mv)
+                col[idx] = acc * (1.0 / taps)
+            taps *= 2
+        col *= torch.where(hit, self._bright[m], torch.zeros_like(tt))[:, None]
+        return col
 
 
 #: Mip level bias (log2 texels): negative is sharper. Chosen by measurement against 16x
 #: supersampled renders (see ``benchmark/bench_render.py``).
 _LOD_BIAS = -1.0
-#: Taps along the major axis of anisotropic footprints (1 = isotropic trilinear only).
+#: Most taps along the major axis of anisotropic footprints (a power of 2; 1 = isotropic
+#: trilinear only): footprints with axis ratio in (1.5, 3] get 2 taps, above that 4.
 _ANISO = 4
 
 
 def _trilinear(
     atlas: _Atlas, m: torch.Tensor, lod: torch.Tensor, u: torch.Tensor, v: torch.Tensor
 ) -> torch.Tensor:
-    """Mip-mapped lookup (N, 3) float32: bilinear in the two levels around ``lod`` (level-0
-    texels per pixel, log2; clamped to the chain), blended linearly."""
-    lod = torch.minimum(lod.clamp(min=0.0), atlas.max_level[m])
+    """Mip-mapped lookup (N, 3) float32: bilinear in the two levels around ``lod`` (log2 of
+    level-0 texels per pixel; clamped to the chain), blended linearly."""
+    top = atlas.max_level[m]
+    lod = torch.minimum(lod.clamp(min=0.0), top)
     l0 = lod.floor()
     frac = (lod - l0)[:, None]
-    c0 = _bilinear(atlas, m, l0.long(), u, v)
-    c1 = _bilinear(atlas, m, torch.minimum(l0 + 1, atlas.max_level[m]).long(), u, v)
-    return c0 + frac * (c1 - c0)
+    key = m * atlas.levels
+    col = _bilinear(atlas, key + l0.long(), u, v)
+    blend = (lod > l0).nonzero().squeeze(1)  # magnified / exact levels need one lookup only
+    if blend.numel():
+        kb = key[blend] + torch.minimum(l0[blend] + 1, top[blend]).long()
+        c1 = _bilinear(atlas, kb, u[blend], v[blend])
+        col[blend] += frac[blend] * (c1 - col[blend])
+    return col
 
 
-def _bilinear(
-    atlas: _Atlas, m: torch.Tensor, lev: torch.Tensor, u: torch.Tensor, v: torch.Tensor
-) -> torch.Tensor:
-    """Bilinear texel lookup (N, 3) float32 at texture coords (u, v) in [0, 1] of level
-    ``lev`` of the textures of rectangles ``m`` (clamped at the borders, no wrapping)."""
-    wf, hf = atlas.width[m, lev], atlas.height[m, lev]
-    wi, hi = atlas.width_i[m, lev], atlas.height_i[m, lev]
-    off = atlas.offset[m, lev]
+def _bilinear(atlas: _Atlas, key: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Bilinear texel lookup (N, 3) float32 at texture coords (u, v) in [0, 1] of the
+    texture levels ``key`` (clamped at the borders, no wrapping): one gather for 4 taps."""
+    wf, hf = atlas.widthf[key], atlas.heightf[key]
+    wi = atlas.width[key]
     x = u * wf - 0.5
     y = v * hf - 0.5
-    x0f, y0f = x.floor(), y.floor()
-    fx, fy = (x - x0f)[:, None], (y - y0f)[:, None]
-    x0 = x0f.long()
-    y0 = y0f.long()
-    x1 = (x0 + 1).clamp(max=wi - 1).clamp(min=0)
-    y1 = (y0 + 1).clamp(max=hi - 1).clamp(min=0)
-    x0 = x0.clamp(min=0).clamp(max=wi - 1)
-    y0 = y0.clamp(min=0).clamp(max=hi - 1)
-    tex = atlas.texels
-
-    def tap(yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
-        return tex.index_select(0, off + yy * wi + xx).float()
-
-    top = tap(y0, x0) * (1 - fx) + tap(y0, x1) * fx
-    bot = tap(y1, x0) * (1 - fx) + tap(y1, x1) * fx
+    x0 = x.floor()
+    y0 = y.floor()
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    zero = torch.zeros(())
+    xa = torch.clamp(x0, zero, wf - 1).long()
+    xb = torch.clamp(x0 + 1, zero, wf - 1).long()
+    ya = torch.clamp(y0, zero, hf - 1).long() * wi + atlas.offset[key]
+    yb = torch.clamp(y0 + 1, zero, hf - 1).long() * wi + atlas.offset[key]
+    idx = torch.stack([ya + xa, ya + xb, yb + xa, yb + xb])
+    taps = atlas.texels.index_select(0, idx.reshape(-1)).reshape(4, -1, 3).float()
+    top = taps[0] + fx * (taps[1] - taps[0])
+    bot = taps[2] + fx * (taps[3] - taps[2])
     return top + fy * (bot - top)
 
 
@@ -885,10 +916,10 @@ def _bilinear(
 @contextlib.contextmanager
 def _torch_threads(n: int | None) -> Iterator[None]:
     """Temporarily set torch's intra-op thread count (no-op for None)."""
-    if n is None:
+    old = torch.get_num_threads()
+    if n is None or int(n) == old:
         yield
         return
-    old = torch.get_num_threads()
     torch.set_num_threads(int(n))
     try:
         yield
@@ -927,7 +958,7 @@ def render(
     supersample: int = 4,
     adaptive: bool = True,
     return_points: bool = False,
-    threads: int | None = None,
+    threads: int | None = 1,
 ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Render RGB and exact z-depth of ``scene`` for one pinhole camera.
 
@@ -952,9 +983,10 @@ def render(
         width, height: image size in pixels.
         return_points: also return the (H, W, 3) float32 world points hit by the pixel-centre
             rays (nan where nothing is hit).
-        threads: torch intra-op threads for this call (None: torch's current setting). Use 1
-            when other processes keep the cores busy: torch's thread team then waits on
-            descheduled threads and a render can take 10x longer.
+        threads: torch intra-op threads for this call (None: torch's current setting). The
+            default 1 is deliberate: on a shared 2-core machine with other jobs running,
+            torch's 2-thread team waits on descheduled threads and a frame took 10-15x longer
+            (9.5 s vs 0.7 s at 1024x576); pass 2 on an otherwise idle machine.
 
     Returns:
         rgb (H, W, 3) uint8, depth (H, W) float32 z-depth (inf where nothing is hit), and the
@@ -1008,10 +1040,11 @@ def render_depth(
     width: int,
     height: int,
     return_points: bool = False,
+    threads: int | None = 1,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Geometry only (no textures are made, so it is fast): the same depth (and points) as
     :func:`render` returns for this camera."""
-    _, depth, pts = scene._geometry(_as_camera(K, w2c, width, height))
+    _, depth, pts = scene._geometry(_as_camera(K, w2c, width, height), threads)
     if return_points:
         return depth.float().numpy(), pts.float().numpy()
     return depth.float().numpy()
@@ -1024,7 +1057,7 @@ def render_frames(
     width: int,
     height: int,
     supersample: int = 4,
-    threads: int | None = None,
+    threads: int | None = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render a camera path: ``K`` (3, 3) shared or (F, 3, 3) per frame, ``w2c_seq``
     (F, 4, 4). Returns frames (F, H, W, 3) uint8 and depths (F, H, W) float32 z-depth.
@@ -1043,7 +1076,7 @@ def render_frames(
 
 @torch.inference_mode()
 def cast_rays(
-    scene: SyntheticScene, origins: np.ndarray, dirs: np.ndarray
+    scene: SyntheticScene, origins: np.ndarray, dirs: np.ndarray, threads: int | None = 1
 ) -> tuple[np.ndarray, np.ndarray]:
     """Brute-force float64 ray casting against every rectangle, for checks and probes.
 
@@ -1056,6 +1089,17 @@ def cast_rays(
     """
     o_all = torch.from_numpy(np.array(origins, dtype=np.float64).reshape(-1, 3))
     d_all = torch.from_numpy(np.array(dirs, dtype=np.float64).reshape(-1, 3))
+    with _torch_threads(threads):
+        t_out, id_out = _cast_chunks(scene, o_all, d_all)
+    tmin = torch.cat(t_out) if t_out else torch.zeros(0, dtype=torch.float64)
+    idx = torch.cat(id_out) if id_out else torch.zeros(0, dtype=torch.int64)
+    return tmin.numpy(), idx.numpy()
+
+
+def _cast_chunks(
+    scene: SyntheticScene, o_all: torch.Tensor, d_all: torch.Tensor
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Nearest hit per ray, in chunks (the (chunk, M) tables bound the memory)."""
     a, b0, b1 = scene._axis, scene._b0, scene._b1
     t_out, id_out = [], []
     for k in range(0, len(o_all), _CHUNK):
@@ -1069,9 +1113,7 @@ def cast_rays(
         tmin, idx = t.min(dim=1)
         t_out.append(tmin)
         id_out.append(torch.where(torch.isfinite(tmin), idx, torch.full_like(idx, -1)))
-    tmin = torch.cat(t_out) if t_out else torch.zeros(0, dtype=torch.float64)
-    idx = torch.cat(id_out) if id_out else torch.zeros(0, dtype=torch.int64)
-    return tmin.numpy(), idx.numpy()
+    return t_out, id_out
 
 
 # --------------------------------------------------------------------------------------------
@@ -1085,7 +1127,7 @@ def _aabb_point_distance(lo: np.ndarray, hi: np.ndarray, p: np.ndarray) -> float
 
 #: Least distance (scaled units) from the base camera to the walls -x, +x, -y (behind),
 #: +y (ahead), floor, ceiling: room for ~0.3 of translation plus a 20 deg orbit.
-_WALL_CLEARANCE = np.array([0.7, 0.7, 0.65, 1.2, 0.42, 0.38])
+_WALL_CLEARANCE = np.array([0.7, 0.7, 0.65, 0.9, 0.42, 0.38])
 #: Accepted median depth of a drawn layout before it is scaled to 1.
 _MEDIAN_RANGE = (0.85, 1.2)
 #: Ranges of the room's proportions (camera height, half width, depth behind the camera,
@@ -1097,6 +1139,9 @@ _ROOM = {
     "far": (1.5, 1.9),
     "up": (0.45, 0.55),
 }
+#: Least gap between object footprints (along x or y), so objects standing behind one
+#: another differ in depth by >= ~5% (the continuity tolerance of depth-based z-buffers).
+_GAP = 0.05
 #: Object sizes as fractions of their distance: box footprint, box height, billboard w, h.
 _OBJ = {"box_xy": (0.15, 0.35), "box_z": (0.2, 0.55), "bb_w": (0.25, 0.45), "bb_h": (0.2, 0.4)}
 
@@ -1121,16 +1166,34 @@ class _Room:
         return np.concatenate([self.cam - self.lo, self.hi - self.cam])[[0, 3, 1, 4, 2, 5]]
 
 
-def _sample_room(rng: np.random.Generator, spec: SceneSpec) -> _Room:
+def _sample_room(rng: np.random.Generator, spec: SceneSpec, depth_factor: float = 1.0) -> _Room:
     """Room and base camera, in roughly final units (the final scaling is within
-    ``_MEDIAN_RANGE``); the camera is placed off the world origin."""
+    ``_MEDIAN_RANGE``), the room's depth ahead scaled by ``depth_factor``; the camera is
+    placed off the world origin."""
     yaw = float(rng.uniform(-spec.max_yaw_deg, spec.max_yaw_deg))
     tilt = float(rng.uniform(*spec.tilt_deg))
     cam_h = rng.uniform(*_ROOM["cam_h"])
     cam = np.array([rng.uniform(-0.5, 0.5), rng.uniform(-0.5, 0.5), cam_h])
     lo = cam + [-rng.uniform(*_ROOM["side"]), -rng.uniform(*_ROOM["behind"]), -cam_h]
-    hi = cam + [rng.uniform(*_ROOM["side"]), rng.uniform(*_ROOM["far"]), rng.uniform(*_ROOM["up"])]
+    far = rng.uniform(*_ROOM["far"]) * depth_factor
+    hi = cam + [rng.uniform(*_ROOM["side"]), far, rng.uniform(*_ROOM["up"])]
     return _Room(room_rects(lo, hi), lo, hi, cam, yaw, look_w2c(cam, yaw, tilt))
+
+
+def _in_base_view(w2c: np.ndarray, lo3: np.ndarray, hi3: np.ndarray, margin: float = 0.03) -> bool:
+    """Whether the box [lo3, hi3] projects inside the canonical 16:9 view of ``w2c``, with a
+    margin (fraction of the half-size). Keeping objects whole in the conditioning view means
+    no object part outside it can occlude tracked points once the camera moves."""
+    corners = np.array([[x, y, z] for x in (lo3[0], hi3[0]) for y in (lo3[1], hi3[1])
+                        for z in (lo3[2], hi3[2])])  # fmt: skip
+    pc = corners @ w2c[:3, :3].T + w2c[:3, 3]
+    if np.any(pc[:, 2] <= NEAR):
+        return False
+    tx = math.tan(math.radians(CANONICAL_HFOV_DEG) / 2) * (1 - margin)
+    ty = tx * CANONICAL_SIZE[1] / CANONICAL_SIZE[0]
+    return bool(
+        np.all(np.abs(pc[:, 0]) <= tx * pc[:, 2]) and np.all(np.abs(pc[:, 1]) <= ty * pc[:, 2])
+    )
 
 
 def _sample_objects(
@@ -1147,7 +1210,7 @@ def _sample_objects(
     def free(lo2: np.ndarray, hi2: np.ndarray) -> bool:
         inside = np.all(lo2 > lo_r[:2] + 0.15) and np.all(hi2 < hi_r[:2] - 0.15)
         return bool(inside) and all(
-            np.any(hi2 + 0.03 < plo) or np.any(phi + 0.03 < lo2) for plo, phi in placed
+            np.any(hi2 + _GAP < plo) or np.any(phi + _GAP < lo2) for plo, phi in placed
         )
 
     rects: list[Rect] = []
@@ -1175,6 +1238,8 @@ def _sample_objects(
                     hi3 = np.array([c2[0], c2[1] + wdt / 2, z0 + hgt])
             if _aabb_point_distance(lo3, hi3, cam) < clearance:
                 continue
+            if spec.objects_in_view and not _in_base_view(room.w2c, lo3, hi3):
+                continue
             if hi3[2] > hi_r[2] - 0.1 or not free(lo3[:2], hi3[:2]):
                 continue
             placed.append((lo3[:2], hi3[:2]))
@@ -1200,7 +1265,9 @@ def make_scene(spec: SceneSpec | int | dict[str, Any] = 0) -> SyntheticScene:
     roughly final units with objects at least ``spec.min_clearance * _MEDIAN_RANGE[1]`` from
     the camera, and re-drawn from the same generator until its median depth lies in
     ``_MEDIAN_RANGE`` (so scaling keeps objects ``spec.min_clearance`` away) and no wall is
-    nearer than ``_WALL_CLEARANCE`` after scaling.
+    nearer than ``_WALL_CLEARANCE`` after scaling; a layout too deep (shallow) for the range
+    makes the next draws' rooms a little shallower (deeper), so unusual specs (e.g. a small
+    tilt) still converge.
     """
     if isinstance(spec, dict):
         spec = SceneSpec.from_dict(spec)
@@ -1210,11 +1277,13 @@ def make_scene(spec: SceneSpec | int | dict[str, Any] = 0) -> SyntheticScene:
     w, h = _LOWRES
     K = canonical_K(w, h)
     lo_med, hi_med = _MEDIAN_RANGE
-    for _ in range(100):
-        room = _sample_room(rng, spec)
+    depth_factor = 1.0  # adapts the room depth when a spec's views come out too deep/shallow
+    for _ in range(200):
+        room = _sample_room(rng, spec, depth_factor)
         objects = _sample_objects(rng, spec, room, spec.min_clearance * hi_med)
         med = SyntheticScene(room.rects + objects, room.w2c).median_depth(K, w, h)
         if not lo_med <= med <= hi_med:
+            depth_factor *= 0.97 if med > hi_med else 1.03
             continue
         room = room.scaled(1.0 / med)
         if np.any(room.clearance() < _WALL_CLEARANCE):

@@ -8,11 +8,11 @@ edge and pixel position is a closed-form number.
 from __future__ import annotations
 
 import json
+import pickle
 
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from benchmark.synthetic import (
     Rect,
@@ -25,16 +25,6 @@ from benchmark.synthetic import (
     render_depth,
     render_frames,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: with other jobs on the cores, torch's thread team stalls."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 # ---- the hand-built scene ------------------------------------------------------------------
 
@@ -327,3 +317,16 @@ def test_spec_round_trips_through_json_and_rejects_unknown_keys():
     assert make_scene(spec.to_dict()).rects == make_scene(spec).rects
     with pytest.raises(ValueError, match="unknown"):
         SceneSpec.from_dict({"seed": 1, "colour": "red"})
+
+
+def test_pickled_scene_renders_identically_and_clearance_is_point_to_rect_distance():
+    scene = make_scene(SceneSpec(seed=2, texels_per_pixel=0.25, max_texture_size=256))
+    Kc = canonical_K(96, 54)
+    rgb, depth = render(scene, Kc, scene.base_w2c, 96, 54)
+    twin = pickle.loads(pickle.dumps(scene))
+    rgb2, depth2 = render(twin, Kc, twin.base_w2c, 96, 54)
+    np.testing.assert_array_equal(rgb, rgb2)
+    np.testing.assert_array_equal(depth, depth2)
+    card = SyntheticScene([Rect(axis=1, coord=CARD_Y, lo=CARD_LO, hi=CARD_HI)], np.eye(4))
+    pts = np.array([[0.0, 0.0, 0.0], [1.3, 2.0, 0.1], [0.0, 2.5, 0.0]])
+    np.testing.assert_allclose(card.clearance(pts), [2.0, 1.0, 0.5])

@@ -7,8 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+
+from benchmark.cameras import load_camera_path
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "data" / "tiny-suite.yaml"
@@ -44,12 +47,20 @@ def test_workflow_writes_tables_plots_and_one_row_per_run(tiny_results):
     assert len(trajectories) == 2
 
 
+def path_extent(camera_file: Path) -> float:
+    """Largest distance between two ground-truth camera centres."""
+    centres = load_camera_path(camera_file).centers
+    return float(np.max(np.linalg.norm(centres[:, None] - centres[None], axis=-1)))
+
+
 def test_reference_methods_rank_as_the_truth_says(tiny_results):
     runs = pd.read_csv(tiny_results / "metrics.csv").set_index(["method", "camera"])
     for camera in ["orbit_left_15deg", "truck_right_20pct"]:
+        extent = path_extent(tiny_results / "cameras" / "f8" / "room05" / f"{camera}.json")
         gt = runs.loc[("gt_render", camera)]
         assert gt["status"] == "ok", gt["reason"]
-        assert gt["ate"] < 0.01  # exact renders: the harness's noise floor
+        assert gt["registered_ratio"] >= 0.95
+        assert gt["ate"] <= 0.01 * extent  # exact renders: the harness's noise floor
         # static has no parallax: COLMAP cannot reconstruct it, a recorded failure.
         static = runs.loc[("static", camera)]
         assert static["status"] == "failed" and isinstance(static["reason"], str)
@@ -75,3 +86,28 @@ def test_second_run_has_nothing_to_do(tiny_results):
     )
     assert out.returncode == 0
     assert "Nothing to be done" in out.stdout + out.stderr
+
+
+def test_killed_run_resumes_and_gives_the_same_tables(tiny_results, tmp_path):
+    """SIGKILL the whole workflow midway, run again: it completes with identical tables."""
+    import os
+    import signal
+    import time
+
+    exe = shutil.which("snakemake") or str(Path(sys.executable).parent / "snakemake")
+    cmd = [exe, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(ROOT), "--cores",
+           "2", "--config", f"suite={TINY}", f"results={tmp_path}"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    # Kill once some runs have finished generating but before the tables exist.
+    while time.time() < deadline and not list(tmp_path.glob("tiny/*/f8/*/seed0/poses.json")):
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "tiny" / "tables" / "table1.md").exists()
+    out = _snakemake("--cores", "2", "--config", f"suite={TINY}", f"results={tmp_path}",
+                     cwd=ROOT)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    for name in ["tables/table1.csv", "tables/table1.md"]:
+        assert (tmp_path / "tiny" / name).read_text() == (tiny_results / name).read_text()
