@@ -1,7 +1,9 @@
-"""trajbench workflow: suite -> scenes, camera paths -> generation -> poses -> metrics ->
+"""{TRAJBENCH} workflow: suite -> scenes, camera paths -> generation -> poses -> metrics ->
 tables and plots. Wires files only; every rule calls a tested `trajbench` subcommand."""
 
 import re
+import shlex
+import sys
 
 from benchmark.suites import load_suite, validate
 
@@ -20,6 +22,8 @@ METHODS = config["methods"] or SUITE.data["methods"]
 SEEDS = config["seeds"] or SUITE.seeds
 POSES = {"matcher": "exhaustive", "mapper": "incremental", "threads": 1, **config["poses"]}
 R = f"{config['results']}/{SUITE.name}"
+# The `trajbench` CLI of the interpreter running Snakemake (works without an activated venv).
+TRAJBENCH = f"{shlex.quote(sys.executable)} -m benchmark.cli"
 RUN = R + "/{method}/f{frames}/{scene}__{camera}/seed{seed}"
 
 def one_of(names):
@@ -60,7 +64,7 @@ rule fetch_image:
         url=lambda wc: SUITE.scene(wc.scene)["url"],
         sha256=lambda wc: SUITE.scene(wc.scene)["sha256"],
     shell:
-        "trajbench fetch-image --url '{params.url}' --sha256 {params.sha256} --out '{output}' "
+        "{TRAJBENCH} fetch-image --url '{params.url}' --sha256 {params.sha256} --out '{output}' "
         "> '{log}' 2>&1"
 
 
@@ -77,7 +81,7 @@ rule scene:
     resources:
         gpu=0 if SUITE.kind == "synthetic" else 1,  # depth model for real images
     shell:
-        "trajbench prepare-scene --suite {SUITE.path} --scene {wildcards.scene} "
+        "{TRAJBENCH} prepare-scene --suite {SUITE.path} --scene {wildcards.scene} "
         "--out {R}/scenes/{wildcards.scene} > {log} 2>&1"
 
 
@@ -90,7 +94,7 @@ rule camera:
     log:
         R + "/logs/camera/f{frames}/{scene}/{camera}.log",
     shell:
-        "trajbench make-camera --scene-dir {R}/scenes/{wildcards.scene} "
+        "{TRAJBENCH} make-camera --scene-dir {R}/scenes/{wildcards.scene} "
         "--camera '{wildcards.camera}' --frames {wildcards.frames} --out '{output}' > '{log}' 2>&1"
 
 
@@ -106,7 +110,7 @@ rule generate:
     resources:
         gpu=lambda wc: 0 if wc.method in ("gt_render", "depth_warp", "static") else 1,
     shell:
-        "trajbench generate --method {wildcards.method} --scene-dir {R}/scenes/{wildcards.scene} "
+        "{TRAJBENCH} generate --method {wildcards.method} --scene-dir {R}/scenes/{wildcards.scene} "
         "--camera-file '{input.camera}' --seed {wildcards.seed} --out \"$(dirname '{output}')\" "
         "> '{log}' 2>&1"
 
@@ -121,7 +125,7 @@ rule poses:
         RUN + "/poses.log",
     threads: POSES["threads"]
     shell:
-        "trajbench poses --run-dir \"$(dirname '{input}')\" --matcher {POSES[matcher]} "
+        "{TRAJBENCH} poses --run-dir \"$(dirname '{input}')\" --matcher {POSES[matcher]} "
         "--mapper {POSES[mapper]} --threads {threads} > '{log}' 2>&1"
 
 
@@ -135,7 +139,7 @@ rule reference:
     log:
         R + "/logs/reference/f{frames}/{scene}__{camera}.log",
     shell:
-        "trajbench render-reference --scene-dir {R}/scenes/{wildcards.scene} "
+        "{TRAJBENCH} render-reference --scene-dir {R}/scenes/{wildcards.scene} "
         "--camera-file '{input.camera}' --out \"$(dirname '{output.done}')\" > '{log}' 2>&1 "
         "&& touch '{output.done}'"
 
@@ -163,7 +167,7 @@ rule score:
             else ""
         ),
     shell:
-        "trajbench score --run-dir \"$(dirname '{input.poses}')\" --camera-file '{input.camera}' "
+        "{TRAJBENCH} score --run-dir \"$(dirname '{input.poses}')\" --camera-file '{input.camera}' "
         "{params.ref_arg} > '{log}' 2>&1"
 
 
@@ -181,5 +185,5 @@ rule aggregate:
     log:
         R + "/logs/aggregate.log",
     shell:
-        "trajbench aggregate --results {R} --out {R} --title 'trajbench: {SUITE.name}' "
+        "{TRAJBENCH} aggregate --results {R} --out {R} --title 'trajbench: {SUITE.name}' "
         "> {log} 2>&1"

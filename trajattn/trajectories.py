@@ -155,6 +155,24 @@ def zbuffer(
     return flat.view(num_frames, height, width)
 
 
+def surface_normals(points: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """Unit normals (H, W, 3) of the surface seen in a depth map, facing the camera, from
+    central differences of the unprojected points; zero where a neighbour lies across a depth
+    edge (normals there are not defined by the depth map)."""
+    normals = np.zeros_like(points)
+    dx = points[1:-1, 2:] - points[1:-1, :-2]
+    dy = points[2:, 1:-1] - points[:-2, 1:-1]
+    n = np.cross(dx, dy)
+    centre = points[1:-1, 1:-1]
+    n *= np.where(np.sum(n * centre, axis=-1, keepdims=True) > 0, -1.0, 1.0)  # face the camera
+    norm = np.linalg.norm(n, axis=-1, keepdims=True)
+    d = depth
+    near = np.stack([d[1:-1, 2:], d[1:-1, :-2], d[2:, 1:-1], d[:-2, 1:-1], d[1:-1, 1:-1]])
+    smooth = (near.max(0) <= near.min(0) * (1 + CONTINUITY_RTOL)) & (near.min(0) > 0)
+    normals[1:-1, 1:-1] = np.where(smooth[..., None] & (norm > 0), n / np.maximum(norm, 1e-30), 0)
+    return normals
+
+
 def trajectories_from_depth(
     depth: np.ndarray,
     K: np.ndarray,
@@ -179,7 +197,7 @@ def trajectories_from_depth(
     depth, K = _check_inputs(depth, K)
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
-    rel = relative_w2c(w2c)
+    rel = torch.from_numpy(relative_w2c(w2c))
     height, width = depth.shape
     valid_depth = np.isfinite(depth) & (depth > 0)
     filled = np.where(valid_depth, depth, 0.0)
@@ -187,7 +205,7 @@ def trajectories_from_depth(
 
     t_points = torch.from_numpy(points.reshape(-1, 3))
     t_K = torch.from_numpy(K)
-    uv, z = project_points(t_points, t_K, torch.from_numpy(rel))
+    uv, z = project_points(t_points, t_K, rel)
     # float32 is ample for the z-buffer (1e-4 px at 4K) and halves its memory.
     zbuf = zbuffer(uv.float(), z.float(), torch.from_numpy(filled).float(), height, width)
 
@@ -205,7 +223,15 @@ def trajectories_from_depth(
     frame_idx = torch.arange(rel.shape[0])[:, None]
     z_buf = zbuf[frame_idx, pix_r, pix_c]
     unoccluded = z_s <= z_buf * (1 + occlusion_rtol)
-    visible = front & inside & unoccluded & ok_depth[None]
+    # Back-face test: a surface turned away from frame i's camera is hidden by the object it
+    # belongs to even when the occluding face is too close in depth for the z-buffer (e.g.
+    # two faces of a box meeting at an edge).
+    normals = torch.from_numpy(surface_normals(points, filled).reshape(-1, 3))[sel]
+    normals_f = normals @ rel[:, :3, :3].transpose(1, 2).double()
+    cam_points = torch.from_numpy(points.reshape(-1, 3))[sel]
+    cam_f = cam_points @ rel[:, :3, :3].transpose(1, 2) + rel[:, None, :3, 3]
+    facing = (normals_f * cam_f).sum(-1) <= 0
+    visible = front & inside & unoccluded & facing & ok_depth[None]
 
     # Frame 0 is the pixel grid itself, exactly (no round trip through K and depth).
     grid_u, grid_v = np.meshgrid(cols + 0.5, rows + 0.5)
