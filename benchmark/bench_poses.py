@@ -9,7 +9,7 @@ Run: ``python -m benchmark.bench_poses`` (add ``--quick`` for one scene). Settin
 - ``colmap-default``: COLMAP's default pipeline (exhaustive matching, default mapper options:
   intrinsics refined, all threads), given the same K as a prior.
 
-The defaults in ``benchmark/poses.py`` were chosen from this output (docs/decisions.md).
+The defaults in ``benchmark/poses.py`` were chosen from this output (docs/protocol.md).
 """
 
 from __future__ import annotations
