@@ -24,7 +24,12 @@ import numpy as np
 from benchmark.camera_paths import make_camera_path
 from benchmark.io import write_frames
 from benchmark.metrics import camera_pose_errors
-from benchmark.poses import PoseRecoveryConfig, RecoveredPoses, recover_poses
+from benchmark.poses import (
+    PoseRecoveryConfig,
+    RecoveredPoses,
+    poses_of_largest_model,
+    recover_poses,
+)
 from benchmark.synthetic import canonical_K, make_scene, render, render_frames
 
 CAMERAS = ["orbit_left_15deg", "dolly_in_30pct", "truck_right_20pct", "orbit_up_10deg"]
@@ -47,15 +52,8 @@ def recover_colmap_default(paths: list[Path], K: np.ndarray, work: Path) -> Reco
     pycolmap.match_exhaustive(database)
     (work / "models").mkdir(exist_ok=True)
     recs = pycolmap.incremental_mapping(database, image_dir, work / "models")
-    w2c: list[np.ndarray | None] = [None] * len(paths)
-    if recs:
-        best = max(recs.values(), key=lambda r: r.num_reg_images())
-        index = {p.name: i for i, p in enumerate(paths)}
-        for image in best.images.values():
-            if image.has_pose:
-                pose = np.eye(4)
-                pose[:3] = image.cam_from_world().matrix()
-                w2c[index[image.name]] = pose
+    names = [p.name for p in paths]
+    w2c = poses_of_largest_model(recs, names) if recs else [None] * len(paths)
     result = RecoveredPoses(w2c, "ok")
     if result.registered_ratio < 0.8:
         result.status = "failed"

@@ -41,6 +41,15 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def write_npy(path: str | Path, array: np.ndarray) -> Path:
+    """Save ``array`` as a .npy file, atomically."""
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
 def frame_name(index: int) -> str:
     """File name of frame ``index`` (zero-padded so names sort in frame order)."""
     return f"{index:05d}.png"

@@ -154,6 +154,20 @@ def _fixed_intrinsics_options(pycolmap: Any, conf: PoseRecoveryConfig) -> Any:
     return opts
 
 
+def poses_of_largest_model(recs: dict[int, Any], names: list[str]) -> list[np.ndarray | None]:
+    """World-to-camera 4x4 per image name (None if unregistered) from the reconstruction with
+    most registered images; models come back in no particular order (ties: lowest image id)."""
+    best = max(recs.values(), key=lambda r: (r.num_reg_images(), -min(r.reg_image_ids())))
+    frame_of = {name: i for i, name in enumerate(names)}
+    w2c: list[np.ndarray | None] = [None] * len(names)
+    for image in best.images.values():
+        if image.has_pose and image.name in frame_of:
+            pose = np.eye(4)
+            pose[:3] = image.cam_from_world().matrix()
+            w2c[frame_of[image.name]] = pose
+    return w2c
+
+
 def recover_poses(
     image_paths: list[Path],
     K: np.ndarray,
@@ -192,7 +206,6 @@ def recover_poses(
     if any(p.parent != image_dir for p in paths):
         raise ValueError("all frames must lie in one folder")
     names = [p.name for p in paths]
-    frame_of = {name: i for i, name in enumerate(names)}
     none: list[np.ndarray | None] = [None] * len(paths)
     config = asdict(conf)
     if len(paths) < 2:
@@ -247,16 +260,7 @@ def recover_poses(
 
     if not recs:
         return RecoveredPoses(none, "failed", "COLMAP reconstructed no model", 0, config)
-    # Models come back in no particular order: keep the one with most registered images.
-    best = max(recs.values(), key=lambda r: (r.num_reg_images(), -min(r.reg_image_ids())))
-    w2c = list(none)
-    for image in best.images.values():
-        if not image.has_pose or image.name not in frame_of:
-            continue
-        pose = np.eye(4)
-        pose[:3] = image.cam_from_world().matrix()
-        w2c[frame_of[image.name]] = pose
-    result = RecoveredPoses(w2c, "ok", "", len(recs), config)
+    result = RecoveredPoses(poses_of_largest_model(recs, names), "ok", "", len(recs), config)
     if result.registered_ratio < conf.min_registered:
         result.status = "failed"
         result.reason = (

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from benchmark.cameras import CameraPath, camera_path_to_dict
-from benchmark.io import atomic_write_bytes, atomic_write_text, read_image, write_png
+from benchmark.io import atomic_write_bytes, atomic_write_text, read_image, write_npy, write_png
 from benchmark.suites import Suite
 
 #: Disparity below this fraction of the image's maximum is clipped (sky, far background).
@@ -90,8 +90,6 @@ def estimate_depth(image: np.ndarray, model: str, device: str | None = None) -> 
 
 def prepare_image_scene(suite: Suite, name: str, out_dir: str | Path) -> Path:
     """Write image.png, depth.npy and view.json of the real-image scene ``name``."""
-    import io
-
     from benchmark.synthetic import canonical_K
 
     out = Path(out_dir)
@@ -103,9 +101,7 @@ def prepare_image_scene(suite: Suite, name: str, out_dir: str | Path) -> Path:
     image = center_crop_resize(read_image(source), width, height)
     depth = estimate_depth(image, suite.data["depth_model"])
     write_png(out / "image.png", image)
-    buffer = io.BytesIO()
-    np.save(buffer, depth)
-    atomic_write_bytes(out / "depth.npy", buffer.getvalue())
+    write_npy(out / "depth.npy", depth)
     K = canonical_K(width, height, suite.data["hfov_deg"])
     view = CameraPath(K=K, w2c=np.eye(4)[None], width=width, height=height, name=name)
     atomic_write_text(out / "view.json", json.dumps(camera_path_to_dict(view), indent=1))

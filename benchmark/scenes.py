@@ -19,7 +19,7 @@ import numpy as np
 
 from benchmark.camera_paths import make_camera_path
 from benchmark.cameras import CameraPath, camera_path_from_dict, camera_path_to_dict
-from benchmark.io import atomic_write_bytes, atomic_write_text, read_image, write_png
+from benchmark.io import atomic_write_text, read_image, write_npy, write_png
 from benchmark.suites import Suite
 
 
@@ -41,14 +41,6 @@ class SceneView:
         return make_scene(self.spec)
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    import io
-
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
 def prepare_synthetic_scene(suite: Suite, name: str, out_dir: str | Path) -> Path:
     """Build the synthetic scene ``name`` of ``suite`` and write its conditioning view."""
     from benchmark.synthetic import SceneSpec, canonical_K, make_scene, render
@@ -61,7 +53,7 @@ def prepare_synthetic_scene(suite: Suite, name: str, out_dir: str | Path) -> Pat
     rgb, depth = render(scene, K, scene.base_w2c, width, height)
     out = Path(out_dir)
     write_png(out / "image.png", rgb)
-    _save_npy(out / "depth.npy", depth.astype(np.float32))
+    write_npy(out / "depth.npy", depth.astype(np.float32))
     view = CameraPath(K=K, w2c=scene.base_w2c[None], width=width, height=height, name=name)
     atomic_write_text(out / "scene.json", json.dumps(spec.to_dict(), indent=1))
     atomic_write_text(out / "view.json", json.dumps(camera_path_to_dict(view), indent=1))
