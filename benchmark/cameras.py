@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from benchmark.io import atomic_write
+from benchmark.io import atomic_write, atomic_write_text
 
 if TYPE_CHECKING:  # evo is imported lazily: it is slow to import and only needed for export
     from evo.core.trajectory import PoseTrajectory3D
@@ -338,13 +338,7 @@ def save_camera_path(path: CameraPath, file: PathLike) -> Path:
     lines.append("}")
     text = "\n".join(lines) + "\n"
 
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    return atomic_write(file, write)
+    return atomic_write_text(file, text)
 
 
 def load_camera_path(file: PathLike) -> CameraPath:
@@ -543,13 +537,7 @@ def write_realestate10k(
         lines.append(f"{ts} {intr} {pose}")
     text = "\n".join(lines) + "\n"
 
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    return atomic_write(file, write)
+    return atomic_write_text(file, text)
 
 
 # ---------------------------------------------------------------------------------- evo / TUM
