@@ -15,6 +15,7 @@ REGISTRY: dict[str, str] = {
     "gt_render": "methods.gt_render:GroundTruthRender",
     "depth_warp": "methods.depth_warp:DepthWarp",
     "static": "methods.static:Static",
+    "trajattn": "methods.trajattn:TrajectoryAttentionMethod",
 }
 
 

@@ -1,0 +1,372 @@
+r"""Train the trajectory-attention branch (paper Sec. 3.4): ``python -m trajattn.train``.
+
+The authors released no training code; this follows the paper: trajectories come from dense
+optical flow of real clips (:mod:`trajattn.flow_tracks`), the objective is Stable Video
+Diffusion's EDM denoising loss on VAE latents conditioned on the first frame, Adam at lr 1e-5,
+and only the chosen variant's parameters train (Table 3: vanilla has none, tuning trains
+attn1, addon/inherit train the branch).
+
+Conditioning reuses diffusers' own ``StableVideoDiffusionPipeline`` helpers (CLIP image
+embedding, VAE image latents, added time ids) so training sees exactly what sampling feeds the
+UNet. EDM preconditioning (Karras et al. 2022) and SVD's log-normal noise levels are the only
+maths written here, since diffusers has no SVD training loop.
+
+Determinism and exact resume: the data order of each epoch is a permutation seeded by
+``(seed, epoch)`` and every step's noise by ``(seed, step)``; checkpoints hold the trainable
+weights (safetensors), the optimizer state and the step, so a resumed run continues with the
+same numbers as an uninterrupted one. One clip per step (trajectories differ per clip); use
+``--grad-accum`` for larger effective batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from trajattn.attention import (
+    TrajectoryAttentionConfig,
+    apply_trajectory_attention,
+    freeze_except_trainable,
+    trainable_parameters,
+    trajectories,
+)
+from trajattn.flow_tracks import flow_trajectories
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+#: SVD's log-normal training noise distribution, log(sigma) ~ N(P_MEAN, P_STD^2).
+P_MEAN, P_STD = 0.7, 1.6
+
+
+@dataclass
+class TrainConfig:
+    """Training options (the CLI flags; stored with every checkpoint)."""
+
+    data: str
+    out: str
+    base_model: str = "stabilityai/stable-video-diffusion-img2vid-xt"
+    tiny: bool = False
+    variant: str = "inherit"
+    num_frames: int = 14
+    frame_stride: int = 1
+    height: int = 320
+    width: int = 512
+    track_stride: int = 4
+    steps: int = 1000
+    lr: float = 1e-5
+    grad_accum: int = 1
+    checkpoint_every: int = 500
+    seed: int = 0
+    fps: int = 7
+    motion_bucket_id: int = 127
+    noise_aug_strength: float = 0.02
+    mixed_precision: str = "auto"  # auto | no | bf16 | fp16 (autocast on CUDA only)
+    gradient_checkpointing: bool = False
+    device: str = "auto"
+
+
+# -------------------------------------------------------------------------------------- data
+
+
+def list_clips(folder: str | Path) -> list[Path]:
+    """Video files and folders of frames under ``folder`` (sorted, so the order is stable)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"training data folder {root} does not exist")
+    clips = [
+        p
+        for p in sorted(root.iterdir())
+        if (p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        or (p.is_dir() and any(q.suffix.lower() in IMAGE_SUFFIXES for q in p.iterdir()))
+    ]
+    if not clips:
+        raise ValueError(f"no video files or frame folders in {root}")
+    return clips
+
+
+def _fit(frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize to cover (width, height) and crop the centre."""
+    h, w = frame.shape[:2]
+    scale = max(width / w, height / h)
+    size = (max(width, round(w * scale)), max(height, round(h * scale)))
+    frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+    x0, y0 = (size[0] - width) // 2, (size[1] - height) // 2
+    return np.ascontiguousarray(frame[y0 : y0 + height, x0 : x0 + width])
+
+
+def read_clip(path: Path, num_frames: int, stride: int, width: int, height: int) -> np.ndarray:
+    """(num_frames, height, width, 3) uint8 RGB from a video file or a folder of frames."""
+    frames: list[np.ndarray] = []
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        for file in files[: num_frames * stride : stride]:
+            image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+            if image is None:
+                raise ValueError(f"cannot read frame {file}")
+            frames.append(image[..., ::-1])
+    else:
+        capture = cv2.VideoCapture(str(path))
+        index = 0
+        while len(frames) < num_frames:
+            ok, image = capture.read()
+            if not ok:
+                break
+            if index % stride == 0:
+                frames.append(image[..., ::-1])
+            index += 1
+        capture.release()
+    if len(frames) < num_frames:
+        raise ValueError(f"{path}: {len(frames)} frames, training needs {num_frames}")
+    return np.stack([_fit(f, width, height) for f in frames])
+
+
+def clip_trajectories(
+    video: np.ndarray, cache: Path, stride: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flow trajectories of a clip, cached as ``cache`` (.npz) after the first computation."""
+    if cache.exists():
+        data = np.load(cache)
+        return data["tracks"], data["visible"]
+    tracks, visible = flow_trajectories(video, stride=stride)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(cache, tracks=tracks, visible=visible)
+    return tracks, visible
+
+
+# ------------------------------------------------------------------------------- components
+
+
+def load_pipeline(config: TrainConfig) -> Any:
+    """The SVD pipeline whose components are trained (tiny random one with ``tiny``)."""
+    from diffusers import EulerDiscreteScheduler, StableVideoDiffusionPipeline
+
+    if config.tiny:
+        from trajattn import tiny
+
+        return StableVideoDiffusionPipeline(
+            vae=tiny.tiny_vae(config.seed),
+            image_encoder=tiny.tiny_image_encoder(config.seed),
+            unet=tiny.tiny_unet(config.seed),
+            scheduler=EulerDiscreteScheduler(**tiny.SVD_SCHEDULER),
+            feature_extractor=tiny.tiny_feature_extractor(),
+        )
+    try:
+        return StableVideoDiffusionPipeline.from_pretrained(config.base_model)
+    except OSError as exc:
+        raise OSError(
+            f"cannot load {config.base_model!r}: download it on a networked machine "
+            f"(huggingface-cli download {config.base_model}) or pass a local path"
+        ) from exc
+
+
+def edm_loss(
+    pipe: Any,
+    video: torch.Tensor,
+    config: TrainConfig,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """SVD's EDM denoising loss for one clip ``video`` (F, 3, H, W) in [-1, 1]."""
+    unet, vae = pipe.unet, pipe.vae
+    device = video.device
+    num_frames = video.shape[0]
+    with torch.no_grad():
+        latents = vae.encode(video).latent_dist.sample(generator) * vae.config.scaling_factor
+        latents = latents.unsqueeze(0)  # (1, F, C, h, w)
+        first = video[:1]
+        # As the pipeline does for PIL input: antialiased resize to the CLIP input size.
+        from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import (
+            _resize_with_antialiasing,
+        )
+
+        size = pipe.image_encoder.config.image_size
+        clip_input = (_resize_with_antialiasing(first, (size, size)) + 1) / 2
+        embeddings = pipe._encode_image(clip_input, device, 1, False)
+        noise = torch.randn(first.shape, generator=generator, device=device)
+        cond = pipe._encode_vae_image(first + config.noise_aug_strength * noise, device, 1, False)
+        cond = cond.unsqueeze(1).repeat(1, num_frames, 1, 1, 1)
+        time_ids = pipe._get_add_time_ids(
+            config.fps - 1, config.motion_bucket_id, config.noise_aug_strength,
+            embeddings.dtype, 1, 1, False,
+        ).to(device)
+    log_sigma = P_MEAN + P_STD * torch.randn((1,), generator=generator, device=device)
+    sigma = log_sigma.exp().view(1, 1, 1, 1, 1)
+    noisy = latents + sigma * torch.randn(latents.shape, generator=generator, device=device)
+    # EDM preconditioning (Karras et al. 2022, Table 1) as SVD uses it.
+    c_in = 1 / (sigma**2 + 1).sqrt()
+    c_skip = 1 / (sigma**2 + 1)
+    c_out = -sigma / (sigma**2 + 1).sqrt()
+    c_noise = 0.25 * sigma.log().view(1)
+    model_input = torch.cat([c_in * noisy, cond], dim=2)
+    out = unet(model_input, c_noise, encoder_hidden_states=embeddings,
+               added_time_ids=time_ids, return_dict=False)[0]
+    denoised = c_skip * noisy + c_out * out
+    weight = (sigma**2 + 1) / sigma**2
+    return (weight * (denoised.float() - latents.float()) ** 2).mean()
+
+
+# ---------------------------------------------------------------------------- checkpoints
+
+
+def _named_trainable(unet: torch.nn.Module, variant: str) -> dict[str, torch.nn.Parameter]:
+    wanted = {id(p) for p in trainable_parameters(unet, variant)}
+    return {n: p for n, p in unet.named_parameters() if id(p) in wanted}
+
+
+def save_checkpoint(folder: Path, step: int, unet: torch.nn.Module, optimizer: Any,
+                    config: TrainConfig) -> Path:
+    """``folder/step-{step:07d}/``: trainable weights (safetensors), optimizer, config."""
+    from safetensors.torch import save_file
+
+    target = folder / f"step-{step:07d}"
+    tmp = folder / f".step-{step:07d}.tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    weights = {n: p.detach().cpu().contiguous() for n, p in
+               _named_trainable(unet, config.variant).items()}
+    save_file(weights, str(tmp / "trainable.safetensors"))
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    (tmp / "state.json").write_text(json.dumps({"step": step, "config": asdict(config)}))
+    tmp.replace(target)  # a checkpoint folder exists only once complete
+    return target
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    done = sorted(p for p in folder.glob("step-*") if p.is_dir())
+    return done[-1] if done else None
+
+
+def load_checkpoint(path: Path, unet: torch.nn.Module, optimizer: Any, variant: str) -> int:
+    """Restore weights and optimizer from ``path``; returns the step it was taken at."""
+    from safetensors.torch import load_file
+
+    weights = load_file(str(path / "trainable.safetensors"))
+    params = _named_trainable(unet, variant)
+    missing = sorted(set(params) - set(weights))
+    if missing:
+        raise ValueError(f"{path}: checkpoint lacks {missing[:3]}... for variant {variant!r}")
+    with torch.no_grad():
+        for name, param in params.items():
+            param.copy_(weights[name])
+    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
+    return int(json.loads((path / "state.json").read_text())["step"])
+
+
+# ------------------------------------------------------------------------------------ loop
+
+
+def _device(config: TrainConfig) -> torch.device:
+    if config.device != "auto":
+        return torch.device(config.device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    if device.type != "cuda" or config.mixed_precision == "no":
+        return None
+    if config.mixed_precision == "fp16":
+        return torch.float16
+    return torch.bfloat16
+
+
+def train(config: TrainConfig, resume: bool = True) -> dict[str, Any]:
+    """Train the branch; returns ``{"step", "losses"}``. Resumes from the latest checkpoint
+    in ``config.out`` when ``resume``."""
+    from tqdm import tqdm
+
+    if config.variant == "vanilla":
+        raise ValueError("variant 'vanilla' has no trainable parameters (Table 3): nothing to do")
+    device = _device(config)
+    out = Path(config.out)
+    clips = list_clips(config.data)
+    pipe = load_pipeline(config)
+    pipe.to(device)
+    unet = pipe.unet
+    # Recomputing a checkpointed forward would draw a different random trajectory subset than
+    # the first pass did: with gradient checkpointing every trajectory is used instead.
+    factor = None if config.gradient_checkpointing else 2
+    attention = TrajectoryAttentionConfig(
+        variant=config.variant, seed=config.seed, num_trajectories_factor=factor
+    )
+    apply_trajectory_attention(unet, attention)
+    freeze_except_trainable(unet, config.variant)
+    for module in (pipe.vae, pipe.image_encoder):
+        module.requires_grad_(False)
+    if config.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+    params = trainable_parameters(unet, config.variant)
+    optimizer = torch.optim.Adam(params, lr=config.lr)
+    step = 0
+    if resume and (last := latest_checkpoint(out / "checkpoints")) is not None:
+        step = load_checkpoint(last, unet, optimizer, config.variant)
+        log.info("resumed from %s (step %d)", last, step)
+    autocast = _autocast_dtype(config, device)
+    unet.train()
+    losses: list[float] = []
+    bar = tqdm(total=config.steps, initial=step, desc="train", dynamic_ncols=True)
+    while step < config.steps:
+        optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for micro in range(config.grad_accum):
+            draw = step * config.grad_accum + micro
+            epoch, position = divmod(draw, len(clips))
+            order = np.random.default_rng([config.seed, epoch]).permutation(len(clips))
+            clip = clips[order[position]]
+            video = read_clip(clip, config.num_frames, config.frame_stride, config.width,
+                              config.height)
+            tracks, visible = clip_trajectories(
+                video, out / "cache" / f"{clip.name}.npz", config.track_stride
+            )
+            tensor = torch.from_numpy(video).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+            generator = torch.Generator(device=device).manual_seed(
+                config.seed * 1_000_003 + draw
+            )
+            with trajectories(unet, tracks, visible, (config.height, config.width)):
+                with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+                    loss = edm_loss(pipe, tensor.to(device), config, generator)
+                (loss / config.grad_accum).backward()
+            total += float(loss.detach()) / config.grad_accum
+        optimizer.step()
+        step += 1
+        losses.append(total)
+        bar.set_postfix(loss=f"{total:.4f}")
+        bar.update(1)
+        if not math.isfinite(total):
+            raise FloatingPointError(f"loss became {total} at step {step}")
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            save_checkpoint(out / "checkpoints", step, unet, optimizer, config)
+    bar.close()
+    return {"step": step, "losses": losses}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    defaults = TrainConfig(data="", out="")
+    for name, value in asdict(defaults).items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            parser.add_argument(flag, action="store_true", default=value)
+        else:
+            parser.add_argument(flag, type=type(value), default=value,
+                                required=name in ("data", "out"))
+    parser.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints")
+    args = vars(parser.parse_args(argv))
+    no_resume = args.pop("no_resume")
+    logging.basicConfig(level=logging.INFO)
+    result = train(TrainConfig(**args), resume=not no_resume)
+    print(f"trained to step {result['step']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
