@@ -41,8 +41,10 @@ def test_workflow_writes_tables_plots_and_one_row_per_run(tiny_results):
     for name in outputs:
         assert (tiny_results / name).stat().st_size > 0, name
     runs = pd.read_csv(tiny_results / "metrics.csv")
-    assert len(runs) == 3 * 2  # methods x cameras x 1 scene x 1 seed
-    assert sorted(runs["method"].unique()) == ["depth_warp", "gt_render", "static"]
+    assert len(runs) == 5 * 2  # methods x cameras x 1 scene x 1 seed
+    assert sorted(runs["method"].unique()) == [
+        "depth_warp", "gt_render", "static", "trajattn", "trajattn_tiny"
+    ]
     trajectories = list((tiny_results / "plots" / "trajectories" / "f8").glob("*.png"))
     assert len(trajectories) == 2
 
@@ -68,6 +70,12 @@ def test_reference_methods_rank_as_the_truth_says(tiny_results):
         warp = runs.loc[("depth_warp", camera)]
         assert gt["psnr"] != gt["psnr"] or gt["psnr"] > 60  # NaN (inf: identical) or huge
         assert warp["psnr"] > static["psnr"] + 3
+        # A method without its weights is a recorded failure naming what to download.
+        missing = runs.loc[("trajattn", camera)]
+        assert missing["generation_status"] == "failed"
+        assert "huggingface-cli download" in missing["generation_reason"]
+        # The tiny random SVD generates (poorly); the table shows it as it is.
+        assert runs.loc[("trajattn_tiny", camera)]["generation_status"] == "ok"
     table = (tiny_results / "tables" / "table1.md").read_text()
     assert "static" in table and "2/2" in table  # static failed on both clips
 
