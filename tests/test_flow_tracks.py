@@ -39,3 +39,21 @@ def test_static_video_tracks_stay_put_and_bad_input_is_rejected():
     np.testing.assert_allclose(tracks[2], tracks[0], atol=0.05)
     with pytest.raises(ValueError, match="uint8"):
         flow_trajectories(np.zeros((3, 8, 8, 3), np.float32))
+
+
+def test_raft_backend_runs_and_missing_weights_are_named(monkeypatch, tmp_path):
+    from trajattn.flow_tracks import RaftFlow
+
+    frames = (np.random.default_rng(1).random((2, 36, 52, 3)) * 255).astype(np.uint8)
+    tracks, visible = flow_trajectories(frames, stride=4, flow=RaftFlow(pretrained=False))
+    assert tracks.shape == (2, 9 * 13, 2) and visible.shape == (2, 9 * 13)
+    # Offline with an empty torch cache, the pretrained weights cannot be fetched.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    import urllib.request
+
+    def refuse(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    with pytest.raises(RuntimeError, match="RAFT weights are not available"):
+        RaftFlow(pretrained=True)

@@ -1,7 +1,8 @@
 r"""Trajectories from a video by chained dense optical flow (training data, paper Sec. 3.4).
 
-Frame-0 pixel centres are carried from frame to frame by OpenCV's DIS optical flow (weight-free,
-so it runs anywhere): ``p_{f} = p_{f-1} + flow_{f-1 -> f}(p_{f-1})``, the flow sampled
+Frame-0 pixel centres are carried from frame to frame by dense optical flow (OpenCV's DIS by
+default, weight-free so it runs anywhere; torchvision's RAFT where its weights exist):
+``p_{f} = p_{f-1} + flow_{f-1 -> f}(p_{f-1})``, the flow sampled
 bilinearly at the point's sub-pixel position. A point stays valid while every step passes a
 forward-backward consistency check (the backward flow at ``p_f`` must bring it back to
 ``p_{f-1}`` within a tolerance that grows with the motion, as in Sundaram et al. 2010) and it
@@ -22,14 +23,53 @@ FB_ALPHA = 0.01
 FB_BETA = 0.5
 
 
-def _dis(preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> cv2.DISOpticalFlow:
-    return cv2.DISOpticalFlow_create(preset)
+class DisFlow:
+    """OpenCV DIS optical flow (weight-free): forward and backward flow of a frame pair."""
+
+    def __init__(self, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> None:
+        self.dis = cv2.DISOpticalFlow_create(preset)
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ga = cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2GRAY)
+        gb = cv2.cvtColor(np.ascontiguousarray(b), cv2.COLOR_RGB2GRAY)
+        return self.dis.calc(ga, gb, None), self.dis.calc(gb, ga, None)
 
 
-def _gray(frame: np.ndarray) -> np.ndarray:
-    if frame.ndim == 2:
-        return np.ascontiguousarray(frame)
-    return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
+class RaftFlow:
+    """torchvision's RAFT (stronger than DIS where its weights exist).
+
+    ``pretrained=True`` loads ``Raft_Large_Weights.DEFAULT`` from torch's cache, downloading it
+    on a networked machine; offline without the file it raises a RuntimeError saying so.
+    ``pretrained=False`` is random weights, only for exercising the code path in tests.
+    """
+
+    def __init__(self, pretrained: bool = True, device: str = "cpu") -> None:
+        from torchvision.models.optical_flow import Raft_Large_Weights, raft_large
+
+        weights = Raft_Large_Weights.DEFAULT if pretrained else None
+        try:
+            self.model = raft_large(weights=weights, progress=False).eval().to(device)
+        except Exception as exc:  # urllib/OSError when the weights cannot be fetched
+            raise RuntimeError(
+                "RAFT weights are not available: run once on a networked machine (torchvision "
+                f"downloads Raft_Large_Weights.DEFAULT into torch's hub cache): {exc}"
+            ) from exc
+        self.device = device
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        h, w = a.shape[:2]
+        # RAFT needs sizes divisible by 8 and at least 128 (its correlation pyramid).
+        pad_h = max(128 - h, 0) + (-max(h, 128)) % 8
+        pad_w = max(128 - w, 0) + (-max(w, 128)) % 8
+        pair = np.stack([a, b]).astype(np.float32) / 127.5 - 1
+        pair = np.pad(pair, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        t = torch.from_numpy(pair).permute(0, 3, 1, 2).to(self.device)
+        with torch.no_grad():
+            flows = self.model(t, t.flip(0))[-1]  # (a->b, b->a)
+        flows = flows[:, :, :h, :w].permute(0, 2, 3, 1).cpu().numpy()
+        return np.ascontiguousarray(flows[0]), np.ascontiguousarray(flows[1])
 
 
 def _sample(flow: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -44,14 +84,15 @@ def _sample(flow: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def flow_trajectories(
-    video: np.ndarray, stride: int = 1, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
+    video: np.ndarray, stride: int = 1, flow: DisFlow | RaftFlow | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    r"""Track frame-0 pixels through ``video`` with chained DIS flow.
+    r"""Track frame-0 pixels through ``video`` with chained dense optical flow.
 
     Args:
         video: (F, H, W, 3) uint8 RGB frames.
         stride: track every ``stride``-th pixel of frame 0 in x and y.
-        preset: OpenCV DIS preset (ULTRAFAST, FAST, MEDIUM).
+        flow: the flow estimator (default :class:`DisFlow`; :class:`RaftFlow` where its
+            weights exist).
 
     Returns:
         tracks (F, L, 2) float32 pixel xy and visible (F, L) bool; once a point fails the
@@ -67,12 +108,9 @@ def flow_trajectories(
     visible = np.zeros((num_frames, len(points)), bool)
     tracks[0], visible[0] = points, True
     alive = np.ones(len(points), bool)
-    dis = _dis(preset)
-    previous = _gray(video[0])
+    flow = flow or DisFlow()
     for f in range(1, num_frames):  # each step needs the previous one: sequential by nature
-        current = _gray(video[f])
-        forward = dis.calc(previous, current, None)
-        backward = dis.calc(current, previous, None)
+        forward, backward = flow(video[f - 1], video[f])
         fw = _sample(forward, points)
         moved = points + fw
         inside = (moved[:, 0] >= 0) & (moved[:, 0] < width) & (moved[:, 1] >= 0)
@@ -84,5 +122,4 @@ def flow_trajectories(
         alive &= inside & (error < bound)
         points = np.where(alive[:, None], moved, points)
         tracks[f], visible[f] = points, alive
-        previous = current
     return tracks, visible

@@ -40,7 +40,7 @@ from trajattn.attention import (
     trainable_parameters,
     trajectories,
 )
-from trajattn.flow_tracks import flow_trajectories
+from trajattn.flow_tracks import DisFlow, RaftFlow, flow_trajectories
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ class TrainConfig:
     height: int = 320
     width: int = 512
     track_stride: int = 4
+    flow: str = "dis"  # dis (OpenCV, weight-free) | raft (torchvision, needs its weights)
     steps: int = 1000
     lr: float = 1e-5
     grad_accum: int = 1
@@ -133,13 +134,16 @@ def read_clip(path: Path, num_frames: int, stride: int, width: int, height: int)
 
 
 def clip_trajectories(
-    video: np.ndarray, cache: Path, stride: int
+    video: np.ndarray, cache: Path, stride: int, flow: str = "dis"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Flow trajectories of a clip, cached as ``cache`` (.npz) after the first computation."""
     if cache.exists():
         data = np.load(cache)
         return data["tracks"], data["visible"]
-    tracks, visible = flow_trajectories(video, stride=stride)
+    if flow not in ("dis", "raft"):
+        raise ValueError(f"flow must be 'dis' or 'raft', got {flow!r}")
+    estimator = RaftFlow() if flow == "raft" else DisFlow()
+    tracks, visible = flow_trajectories(video, stride=stride, flow=estimator)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(cache, tracks=tracks, visible=visible)
     return tracks, visible
@@ -325,7 +329,8 @@ def train(config: TrainConfig, resume: bool = True) -> dict[str, Any]:
             video = read_clip(clip, config.num_frames, config.frame_stride, config.width,
                               config.height)
             tracks, visible = clip_trajectories(
-                video, out / "cache" / f"{clip.name}.npz", config.track_stride
+                video, out / "cache" / f"{clip.name}.{config.flow}.npz", config.track_stride,
+                config.flow,
             )
             tensor = torch.from_numpy(video).permute(0, 3, 1, 2).float().div(127.5).sub(1)
             generator = torch.Generator(device=device).manual_seed(
