@@ -70,3 +70,9 @@ def test_resume_continues_exactly(clips, tmp_path):
     assert a.keys() == b.keys()
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0)
+
+
+def test_gradient_checkpointing_trains_with_every_trajectory(clips, tmp_path):
+    result = train(_config(clips, tmp_path / "ckpt", steps=1, gradient_checkpointing=True))
+    assert result["step"] == 1 and np.isfinite(result["losses"][0])
+    assert any(".traj_attn.to_out." in n for n in _state(tmp_path / "ckpt"))
