@@ -25,6 +25,15 @@ def _cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check_method(args: argparse.Namespace) -> int:
+    from benchmark.conformance import check_method
+
+    checks = check_method(args.name, args.suite)
+    for check in checks:
+        print(f"[{'ok' if check.passed else 'FAIL'}] {check.name}: {check.detail}")
+    return 0 if all(c.passed for c in checks) else 1
+
+
 def _cmd_prepare_scene(args: argparse.Namespace) -> int:
     from benchmark.scenes import prepare_synthetic_scene
     from benchmark.suites import load_suite
@@ -107,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("methods", help="list registered methods (or describe one)")
     p.add_argument("name", nargs="?", help="a method name to describe")
     p.set_defaults(func=_cmd_methods)
+
+    p = sub.add_parser("check-method", help="check a method preset against the adapter contract")
+    p.add_argument("name", help="method preset or name")
+    p.add_argument("--suite", default="smoke", help="synthetic suite to take a clip from")
+    p.set_defaults(func=_cmd_check_method)
 
     p = sub.add_parser("prepare-scene", help="write a suite scene's image, depth and view")
     p.add_argument("--suite", required=True, help="suite name or YAML path")
