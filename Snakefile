@@ -18,7 +18,13 @@ shell.prefix("export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1;
 
 config = validate("config", config, "workflow config")
 SUITE = load_suite(config["suite"])
-METHODS = config["methods"] or SUITE.data["methods"]
+# Method -> frame counts it runs at (config.yaml's list runs each at all the suite's counts).
+METHOD_FRAMES = (
+    {name: SUITE.frame_counts for name in config["methods"]}
+    if config["methods"]
+    else SUITE.methods
+)
+METHODS = list(METHOD_FRAMES)
 SEEDS = config["seeds"] or SUITE.seeds
 POSES = {"matcher": "exhaustive", "mapper": "incremental", "threads": 1, **config["poses"]}
 R = f"{config['results']}/{SUITE.name}"
@@ -42,8 +48,8 @@ wildcard_constraints:
 def all_metrics():
     return [
         f"{R}/{method}/{combo.key}/seed{seed}/metrics.json"
-        for method in METHODS
-        for combo in SUITE.combinations()
+        for method, frame_counts in METHOD_FRAMES.items()
+        for combo in SUITE.combinations(frame_counts)
         for seed in SEEDS
     ]
 

@@ -99,10 +99,23 @@ class Suite:
     def seeds(self) -> list[int]:
         return list(self.data["seeds"])
 
-    def combinations(self) -> list[Combination]:
+    @property
+    def methods(self) -> dict[str, list[int]]:
+        """The suite's methods, each with the frame counts it runs at (its own, when the
+        suite gives them, else all of the suite's)."""
+        out: dict[str, list[int]] = {}
+        for entry in self.data["methods"]:
+            if isinstance(entry, str):
+                out[entry] = self.frame_counts
+            else:
+                out[entry["name"]] = list(entry["num_frames"])
+        return out
+
+    def combinations(self, frame_counts: list[int] | None = None) -> list[Combination]:
+        """All (scene, camera, frames) for ``frame_counts`` (default: the suite's)."""
         return [
             Combination(scene, camera, frames)
-            for frames in self.frame_counts
+            for frames in (frame_counts or self.frame_counts)
             for scene in self.scenes
             for camera in self.cameras
         ]
@@ -143,6 +156,14 @@ def load_suite(name_or_path: str | Path) -> Suite:
         if missing:
             raise SuiteError(
                 f"{path}: scenes/{scene['name']}: a {data['kind']} scene needs {missing}"
+            )
+    for entry in data["methods"]:
+        if isinstance(entry, dict) and set(entry["num_frames"]) - set(
+            [data["num_frames"]] if isinstance(data["num_frames"], int) else data["num_frames"]
+        ):
+            raise SuiteError(
+                f"{path}: methods/{entry['name']}: num_frames {entry['num_frames']} must be "
+                f"among the suite's num_frames {data['num_frames']}"
             )
     for camera in data["cameras"]:
         try:

@@ -85,7 +85,7 @@ def test_dry_run_of_the_paper_image_suite_plans_every_combination(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "fetch_image" in out.stdout
     stats = out.stdout[out.stdout.index("Job stats"):]
-    assert "generate" in stats and "920" in stats  # 23 x 10 x 2 frame counts x 2 methods
+    assert "generate" in stats and "1380" in stats  # 23 x 10 x 2 frame counts x 3 methods
 
 
 def test_second_run_has_nothing_to_do(tiny_results):
@@ -119,3 +119,16 @@ def test_killed_run_resumes_and_gives_the_same_tables(tiny_results, tmp_path):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     for name in ["tables/table1.csv", "tables/table1.md"]:
         assert (tmp_path / "tiny" / name).read_text() == (tiny_results / name).read_text()
+
+
+def test_dry_run_honours_per_method_frame_counts(tmp_path):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "name: pm\nkind: synthetic\nnum_frames: [14, 25]\nwidth: 64\nheight: 48\n"
+        "cameras: [orbit_left_15deg]\nscenes: [{name: a, seed: 0}]\n"
+        "methods: [depth_warp, {name: static, num_frames: [14]}]\n"
+    )
+    out = _snakemake("-n", "--config", f"suite={suite}", f"results={tmp_path}", cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "static/f14/" in out.stdout and "static/f25/" not in out.stdout
+    assert "depth_warp/f14/" in out.stdout and "depth_warp/f25/" in out.stdout
