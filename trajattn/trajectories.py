@@ -155,6 +155,43 @@ def zbuffer(
     return flat.view(num_frames, height, width)
 
 
+@dataclass(frozen=True)
+class Reprojection:
+    """Frame-0 depth reprojected into every frame of a path, with each frame's z-buffer.
+
+    Attributes:
+        rel: (F, 4, 4) frame-0 camera -> frame-i camera transforms.
+        valid_depth: (H, W) bool, finite positive depth.
+        filled: (H, W) depth with invalid pixels set to 0.
+        points: (H, W, 3) frame-0 camera coordinates of the pixel centres.
+        uv, z: (F, H*W, 2) pixel xy and (F, H*W) depth of every pixel in every frame.
+        zbuf: (F, H, W) float32 z-buffer (+inf where nothing lands).
+    """
+
+    rel: torch.Tensor
+    valid_depth: np.ndarray
+    filled: np.ndarray
+    points: np.ndarray
+    uv: torch.Tensor
+    z: torch.Tensor
+    zbuf: torch.Tensor
+
+
+def reproject_depth(depth: np.ndarray, K: np.ndarray, w2c: np.ndarray) -> Reprojection:
+    """Reproject every frame-0 pixel with its depth into each frame and rasterise z-buffers
+    (shared by Alg. 3 trajectories and depth warping)."""
+    depth, K = _check_inputs(depth, K)
+    rel = torch.from_numpy(relative_w2c(w2c))
+    height, width = depth.shape
+    valid_depth = np.isfinite(depth) & (depth > 0)
+    filled = np.where(valid_depth, depth, 0.0)
+    points = unproject_depth(filled, K)
+    uv, z = project_points(torch.from_numpy(points.reshape(-1, 3)), torch.from_numpy(K), rel)
+    # float32 is ample for the z-buffer (1e-4 px at 4K) and halves its memory.
+    zbuf = zbuffer(uv.float(), z.float(), torch.from_numpy(filled).float(), height, width)
+    return Reprojection(rel, valid_depth, filled, points, uv, z, zbuf)
+
+
 def surface_normals(points: np.ndarray, depth: np.ndarray) -> np.ndarray:
     """Unit normals (H, W, 3) of the surface seen in a depth map, facing the camera, from
     central differences of the unprojected points; zero where a neighbour lies across a depth
@@ -197,17 +234,10 @@ def trajectories_from_depth(
     depth, K = _check_inputs(depth, K)
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
-    rel = torch.from_numpy(relative_w2c(w2c))
+    rep = reproject_depth(depth, K, w2c)
+    rel, valid_depth, filled, points = rep.rel, rep.valid_depth, rep.filled, rep.points
+    uv, z, zbuf = rep.uv, rep.z, rep.zbuf
     height, width = depth.shape
-    valid_depth = np.isfinite(depth) & (depth > 0)
-    filled = np.where(valid_depth, depth, 0.0)
-    points = unproject_depth(filled, K)
-
-    t_points = torch.from_numpy(points.reshape(-1, 3))
-    t_K = torch.from_numpy(K)
-    uv, z = project_points(t_points, t_K, rel)
-    # float32 is ample for the z-buffer (1e-4 px at 4K) and halves its memory.
-    zbuf = zbuffer(uv.float(), z.float(), torch.from_numpy(filled).float(), height, width)
 
     rows = np.arange(0, height, stride)
     cols = np.arange(0, width, stride)

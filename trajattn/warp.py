@@ -21,13 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from trajattn.trajectories import (
-    _check_inputs,
-    project_points,
-    relative_w2c,
-    unproject_depth,
-    zbuffer,
-)
+from trajattn.trajectories import _check_inputs, reproject_depth
 
 #: Fixed-point iterations of the inverse mapping; converges geometrically for the local
 #: magnifications of camera paths (0.5x to 1.9x).
@@ -75,15 +69,10 @@ def warp_image(
     height, width = depth.shape
     if image.shape[:2] != (height, width):
         raise ValueError(f"image {image.shape[:2]} and depth {depth.shape} differ in size")
-    rel = torch.from_numpy(relative_w2c(w2c))
-    valid_depth = np.isfinite(depth) & (depth > 0)
-    filled = np.where(valid_depth, depth, 0.0)
+    rep = reproject_depth(depth, K, w2c)
+    rel, filled = rep.rel, rep.filled
     t_K = torch.from_numpy(K)
-    uv_src, z_src = project_points(
-        torch.from_numpy(unproject_depth(filled, K).reshape(-1, 3)), t_K, rel
-    )
-    zbuf = zbuffer(uv_src.float(), z_src.float(), torch.from_numpy(filled).float(), height, width)
-    zbuf = zbuf.double().reshape(rel.shape[0], -1)
+    zbuf = rep.zbuf.double().reshape(rel.shape[0], -1)
 
     # Target pixel centres and their source positions from the z-buffer depth as a start.
     u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
@@ -98,17 +87,17 @@ def warp_image(
 
     src_depth = torch.from_numpy(filled)[None]
     k_inv = torch.linalg.inv(t_K)
-    for _ in range(ITERATIONS):
+
+    def reproject(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Source depth at q, the 3-D point in each target camera, and its target pixel."""
         d = _bilinear(src_depth, q)[..., 0]
         x0 = torch.cat([q, torch.ones_like(q[..., :1])], -1) @ k_inv.T * d[..., None]
         xt = x0 @ rel[:, :3, :3].transpose(1, 2) + rel[:, None, :3, 3]
-        p = (xt @ t_K.T)[..., :2] / xt[..., 2:3].clamp_min(1e-9)
-        q = q + (target[None] - p)
+        return d, xt, (xt @ t_K.T)[..., :2] / xt[..., 2:3].clamp_min(1e-9)
 
-    d = _bilinear(src_depth, q)[..., 0]
-    x0 = torch.cat([q, torch.ones_like(q[..., :1])], -1) @ k_inv.T * d[..., None]
-    xt = x0 @ rel[:, :3, :3].transpose(1, 2) + rel[:, None, :3, 3]
-    p = (xt @ t_K.T)[..., :2] / xt[..., 2:3].clamp_min(1e-9)
+    for _ in range(ITERATIONS):
+        q = q + (target[None] - reproject(q)[2])
+    d, xt, p = reproject(q)
     residual = (p - target[None]).norm(dim=-1)
     inside = (q[..., 0] >= 0) & (q[..., 0] < width) & (q[..., 1] >= 0) & (q[..., 1] < height)
     valid = covered & inside & (d > 0) & (xt[..., 2] > 0) & (residual < RESIDUAL_PX)
