@@ -14,53 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import cv2
-import numpy as np
-
 from methods.base import GenerationRequest, GenerationResult, Method, MethodUnavailable
+from methods.framing import fit_to_resolution, resolve_device_dtype
 from trajattn.settings import PAPER_DEFAULTS
-
-
-def fit_to_resolution(
-    image: np.ndarray,
-    depth: np.ndarray | None,
-    K: np.ndarray,
-    width: int,
-    height: int,
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, tuple[int, int, int, int]]:
-    r"""Centre-crop to the aspect ratio ``width / height``, then resize to ``(height, width)``.
-
-    Args:
-        image: (H, W, 3) uint8; depth: (H, W) or None; K: (3, 3) in the image's pixels.
-
-    Returns:
-        The image, the depth (nearest-neighbour, so depth edges are not blended), K of the new
-        pixels (corner-origin convention: crop shifts the principal point, resize scales its
-        rows) and the crop box ``(x0, y0, crop_width, crop_height)`` in the input pixels.
-    """
-    h, w = image.shape[:2]
-    if w * height > h * width:  # too wide: crop columns
-        cw, ch = int(round(h * width / height)), h
-    else:
-        cw, ch = w, int(round(w * height / width))
-    x0, y0 = (w - cw) // 2, (h - ch) // 2
-    K = np.array(K, dtype=np.float64)
-    K[0, 2] -= x0
-    K[1, 2] -= y0
-    K[0] *= width / cw
-    K[1] *= height / ch
-    image = image[y0 : y0 + ch, x0 : x0 + cw]
-    if (cw, ch) != (width, height):
-        shrink = cw > width and ch > height
-        interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-        image = cv2.resize(image, (width, height), interpolation=interp)
-    if depth is not None:
-        depth = depth[y0 : y0 + ch, x0 : x0 + cw]
-        if (cw, ch) != (width, height):
-            depth = cv2.resize(
-                depth.astype(np.float32), (width, height), interpolation=cv2.INTER_NEAREST
-            )
-    return np.ascontiguousarray(image), depth, K, (x0, y0, cw, ch)
 
 
 class TrajectoryAttentionMethod(Method):
@@ -87,19 +43,6 @@ class TrajectoryAttentionMethod(Method):
         super().__init__(conf)
         self._pipe = None
 
-    def _device_dtype(self) -> tuple[str, Any]:
-        import torch
-
-        device = self.conf["device"]
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype = self.conf["dtype"]
-        if dtype == "auto":
-            dtype = "float16" if str(device).startswith("cuda") else "float32"
-        if not hasattr(torch, str(dtype)):
-            raise ValueError(f"dtype {dtype!r} is not a torch dtype")
-        return device, getattr(torch, dtype)
-
     def pipeline(self) -> Any:
         """The loaded pipeline (built on first use). Raises MethodUnavailable when SVD or the
         trajectory-attention weights are missing, naming what to download."""
@@ -114,7 +57,7 @@ class TrajectoryAttentionMethod(Method):
             num_trajectories_factor=conf["num_trajectories_factor"],
             compat_mixed_pairs=conf["compat_mixed_pairs"],
         )
-        device, dtype = self._device_dtype()
+        device, dtype = resolve_device_dtype(self.conf["device"], self.conf["dtype"])
         if conf["tiny"]:
             from trajattn.tiny import build_tiny_pipeline
 

@@ -14,7 +14,7 @@ from benchmark.scenes import load_scene_view, make_scene_camera, prepare_synthet
 from benchmark.suites import load_suite
 from methods import create_method
 from methods.base import GenerationRequest, MethodUnavailable
-from methods.trajattn import fit_to_resolution
+from methods.framing import fit_to_resolution
 
 W, H, FRAMES = 48, 40, 6
 K = np.array([[40.0, 0.0, 24.0], [0.0, 40.0, 20.0], [0.0, 0.0, 1.0]])

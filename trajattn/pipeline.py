@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import torch
-from diffusers import StableVideoDiffusionPipeline
+from diffusers import DiffusionPipeline, StableVideoDiffusionPipeline
 
 from trajattn.attention import (
     TrajectoryAttentionConfig,
@@ -61,8 +61,16 @@ def _looks_like_path(spec: str) -> bool:
     return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or Path(spec).exists()
 
 
-def resolve_weights_file(spec: str | Path, local_files_only: bool = True) -> Path:
+def resolve_weights_file(
+    spec: str | Path,
+    local_files_only: bool = True,
+    what: str = "trajectory-attention weights",
+    download_hint: str | None = None,
+) -> Path:
     r"""A local weights file from a path or a hub spec ``"repo_id:filename"``.
+
+    ``what`` names the file in errors; ``download_hint`` says how to get it when a local path
+    is missing (default: the official trajectory-attention checkpoint).
 
     Raises:
         MissingModelError: the file is not there (names the download command).
@@ -78,18 +86,65 @@ def resolve_weights_file(spec: str | Path, local_files_only: bool = True) -> Pat
             )
         except Exception as exc:  # hub errors vary (offline, not cached, no such repo)
             raise MissingModelError(
-                f"trajectory-attention weights {filename!r} from {repo_id!r} are not available "
+                f"{what} {filename!r} from {repo_id!r} are not available "
                 f"locally: run `huggingface-cli download {repo_id} {filename}` "
                 f"(or give a local path) ({type(exc).__name__})"
             ) from exc
     path = Path(text).expanduser()
     if not path.is_file():
-        raise MissingModelError(
-            f"trajectory-attention weights not found at {path}: download the official "
-            f"checkpoint with `huggingface-cli download {OFFICIAL_WEIGHTS_REPO} "
-            f"{OFFICIAL_WEIGHTS_FILE}` (or train and save branch weights there)"
+        hint = download_hint or (
+            f"download the official checkpoint with `huggingface-cli download "
+            f"{OFFICIAL_WEIGHTS_REPO} {OFFICIAL_WEIGHTS_FILE}` (or train and save branch "
+            "weights there)"
         )
+        raise MissingModelError(f"{what} not found at {path}: {hint}")
     return path
+
+
+def load_svd(
+    pipeline_class: type[StableVideoDiffusionPipeline],
+    base_model: str | Path = SVD_XT,
+    local_files_only: bool | None = None,
+    **kwargs: Any,
+) -> Any:
+    r"""Load an SVD checkpoint (local folder or hub id) as ``pipeline_class``.
+
+    Shared by every SVD-based method (trajattn, CameraCtrl, NVS-Solver) so a missing base model
+    is reported the same way everywhere.
+
+    Args:
+        pipeline_class: ``StableVideoDiffusionPipeline`` or a subclass (its own
+            ``from_pretrained`` override, if any, is bypassed).
+        local_files_only: never download; default True when ``HF_HUB_OFFLINE`` is set.
+        kwargs: passed to ``DiffusionPipeline.from_pretrained`` (torch_dtype,
+            ``svd_variant="fp16"`` for the checkpoint variant...).
+
+    Raises:
+        MissingModelError: SVD is not available (names the download).
+    """
+    if local_files_only is None:
+        local_files_only = _offline()
+    base = str(base_model)
+    if _looks_like_path(base) and not Path(base).expanduser().is_dir():
+        raise MissingModelError(
+            f"SVD base model not found at {base}: download it with `huggingface-cli download "
+            f"{SVD_XT}` and give its folder (or the hub id) as base_model"
+        )
+    if "svd_variant" in kwargs:
+        kwargs["variant"] = kwargs.pop("svd_variant")
+    try:
+        return DiffusionPipeline.from_pretrained.__func__(  # type: ignore[attr-defined]
+            pipeline_class,
+            str(Path(base).expanduser()) if _looks_like_path(base) else base,
+            local_files_only=local_files_only,
+            **kwargs,
+        )
+    except (OSError, ValueError) as exc:
+        raise MissingModelError(
+            f"cannot load the SVD base model {base!r}: download it with `huggingface-cli "
+            f"download {base if not _looks_like_path(base) else SVD_XT}` "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def load_trajattn_weights(unet: torch.nn.Module, path: str | Path) -> list[str]:
@@ -181,29 +236,7 @@ class TrajectoryAttentionPipeline(StableVideoDiffusionPipeline):
         Raises:
             MissingModelError: SVD or the weights are not available (names the download).
         """
-        if local_files_only is None:
-            local_files_only = _offline()
-        base = str(base_model)
-        hint = f"`huggingface-cli download {SVD_XT}`"
-        if _looks_like_path(base) and not Path(base).expanduser().is_dir():
-            raise MissingModelError(
-                f"SVD base model not found at {base}: download it with {hint} "
-                "and give its folder (or the hub id) as base_model"
-            )
-        if "svd_variant" in kwargs:
-            kwargs["variant"] = kwargs.pop("svd_variant")
-        try:
-            pipe = super().from_pretrained(
-                str(Path(base).expanduser()) if _looks_like_path(base) else base,
-                local_files_only=local_files_only,
-                **kwargs,
-            )
-        except (OSError, ValueError) as exc:
-            raise MissingModelError(
-                f"cannot load the SVD base model {base!r}: download it with `huggingface-cli "
-                f"download {base if not _looks_like_path(base) else SVD_XT}` "
-                f"({type(exc).__name__}: {exc})"
-            ) from exc
+        pipe = load_svd(cls, base_model, local_files_only, **kwargs)
         config = attention_config or TrajectoryAttentionConfig(variant=variant)
         return pipe.attach_trajectory_attention(config, trajattn_weights, local_files_only)
 
