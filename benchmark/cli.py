@@ -28,7 +28,7 @@ def _cmd_methods(args: argparse.Namespace) -> int:
 def _cmd_check_method(args: argparse.Namespace) -> int:
     from benchmark.conformance import check_method
 
-    checks = check_method(args.name, args.suite)
+    checks = check_method(args.name, args.suite, num_frames=args.num_frames)
     for check in checks:
         print(f"[{'ok' if check.passed else 'FAIL'}] {check.name}: {check.detail}")
     return 0 if all(c.passed for c in checks) else 1
@@ -118,8 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_methods)
 
     p = sub.add_parser("check-method", help="check a method preset against the adapter contract")
-    p.add_argument("name", help="method preset or name")
+    p.add_argument("name", help="method preset name, preset .yaml path, or adapter name")
     p.add_argument("--suite", default="smoke", help="synthetic suite to take a clip from")
+    p.add_argument("--num-frames", type=int, default=6, help="frames to request")
     p.set_defaults(func=_cmd_check_method)
 
     p = sub.add_parser("prepare-scene", help="write a suite scene's image, depth and view")

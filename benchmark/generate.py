@@ -34,9 +34,14 @@ _VERSIONED = ("torch", "numpy", "opencv-python-headless", "pycolmap", "evo", "di
 
 
 def load_preset(name: str) -> dict[str, Any]:
-    """A method preset ``{adapter, args}`` from configs/methods/{name}.yaml; a bare adapter
-    name with no preset file means that adapter with its defaults."""
+    """A method preset ``{adapter, args}`` from configs/methods/{name}.yaml (or from ``name``
+    itself when it is a path to a .yaml file); a bare adapter name with no preset file means
+    that adapter with its defaults."""
     path = PRESETS_DIR / f"{name}.yaml"
+    if name.endswith((".yaml", ".yml")):
+        path = Path(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"no method preset file {path}")
     if path.exists():
         preset = yaml.safe_load(path.read_text()) or {}
         if "adapter" not in preset:
