@@ -72,6 +72,14 @@ class RaftFlow:
         return np.ascontiguousarray(flows[0]), np.ascontiguousarray(flows[1])
 
 
+def grid_points(width: int, height: int, stride: int = 1) -> np.ndarray:
+    """(L, 2) pixel-centre xy of every ``stride``-th pixel, row-major (our +0.5 convention)."""
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    xs, ys = np.meshgrid(np.arange(0, width, stride) + 0.5, np.arange(0, height, stride) + 0.5)
+    return np.stack([xs.ravel(), ys.ravel()], axis=1)
+
+
 def _sample(flow: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Bilinear sample of a (H, W, 2) flow at continuous pixel xy (N, 2) (centres at +0.5).
 
@@ -84,7 +92,10 @@ def _sample(flow: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def flow_trajectories(
-    video: np.ndarray, stride: int = 1, flow: DisFlow | RaftFlow | None = None
+    video: np.ndarray,
+    stride: int = 1,
+    flow: DisFlow | RaftFlow | None = None,
+    points: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Track frame-0 pixels through ``video`` with chained dense optical flow.
 
@@ -93,6 +104,7 @@ def flow_trajectories(
         stride: track every ``stride``-th pixel of frame 0 in x and y.
         flow: the flow estimator (default :class:`DisFlow`; :class:`RaftFlow` where its
             weights exist).
+        points: (L, 2) frame-0 pixel xy to track instead of the grid (centres at +0.5).
 
     Returns:
         tracks (F, L, 2) float32 pixel xy and visible (F, L) bool; once a point fails the
@@ -102,8 +114,11 @@ def flow_trajectories(
     if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8:
         raise ValueError(f"video must be uint8 (F, H, W, 3), got {video.dtype} {video.shape}")
     num_frames, height, width = video.shape[:3]
-    xs, ys = np.meshgrid(np.arange(0, width, stride) + 0.5, np.arange(0, height, stride) + 0.5)
-    points = np.stack([xs.ravel(), ys.ravel()], axis=1)
+    if points is None:
+        points = grid_points(width, height, stride)
+    points = np.asarray(points, np.float64).reshape(-1, 2)
+    if not np.all(np.isfinite(points)):
+        raise ValueError("points to track must be finite")
     tracks = np.empty((num_frames, len(points), 2), np.float32)
     visible = np.zeros((num_frames, len(points)), bool)
     tracks[0], visible[0] = points, True

@@ -108,10 +108,12 @@ def zbuffer(
 
     Each source pixel and its right/down neighbours span a quad in the target frame; when the
     four source depths are one continuous surface, every target pixel whose centre lies in the
-    quad's bounding box receives the quad's nearest depth. This closes the gaps that plain
-    point splatting leaves where the surface is magnified (dolly in, oblique faces turning
-    frontal), so points behind it are still found occluded. Each point also marks its own
-    pixel. Empty pixels hold +inf.
+    quad's bounding box receives the quad's *farthest* corner depth. This closes the gaps that
+    plain point splatting leaves where the surface is magnified (dolly in, oblique faces
+    turning frontal), so points behind it are still found occluded; the farthest corner (not
+    the nearest) keeps a steep but continuous surface from occluding its own points (with the
+    nearest corner, 3% of a synthetic room's pixels were "occluded" by an identity camera).
+    Each point also marks its own pixel with its exact depth. Empty pixels hold +inf.
     """
     num_frames = uv.shape[0]
     h0, w0 = source_depth.shape
@@ -144,7 +146,7 @@ def zbuffer(
     row_lo = torch.ceil(cv.amin(0) - 0.5)
     row_hi = torch.floor(cv.amax(0) - 0.5)
     quad_ok &= (col_hi - col_lo < MAX_QUAD_EXTENT) & (row_hi - row_lo < MAX_QUAD_EXTENT)
-    quad_z = cz.amin(0)
+    quad_z = cz.amax(0)
     col_lo, row_lo = col_lo.long(), row_lo.long()
     col_hi, row_hi = col_hi.long(), row_hi.long()
     for dr in range(MAX_QUAD_EXTENT):  # constant 3x3 footprint offsets, not a loop over data
