@@ -31,6 +31,9 @@ R = f"{config['results']}/{SUITE.name}"
 # The `trajbench` CLI of the interpreter running Snakemake (works without an activated venv).
 TRAJBENCH = f"{shlex.quote(sys.executable)} -m benchmark.cli"
 RUN = R + "/{method}/f{frames}/{scene}__{camera}/seed{seed}"
+# Video suites re-shoot an input video per scene and frame count (paper Table 2).
+VIDEO = R + "/videos/f{frames}/{scene}"
+TABLE = "table2" if SUITE.is_video else "table1"
 
 def one_of(names):
     """Wildcard regex matching exactly the configured names."""
@@ -56,7 +59,7 @@ def all_metrics():
 
 rule all:
     input:
-        f"{R}/tables/table1.md",
+        f"{R}/tables/{TABLE}.md",
         f"{R}/plots/errors.png",
 
 
@@ -77,7 +80,7 @@ rule fetch_image:
 rule scene:
     """Conditioning view of a scene: image, exact or estimated depth, camera."""
     input:
-        lambda wc: [] if SUITE.kind == "synthetic" else f"{R}/scenes/{wc.scene}/source",
+        lambda wc: [] if SUITE.is_synthetic else f"{R}/scenes/{wc.scene}/source",
     output:
         image=R + "/scenes/{scene}/image.png",
         depth=R + "/scenes/{scene}/depth.npy",
@@ -85,23 +88,52 @@ rule scene:
     log:
         R + "/logs/scene/{scene}.log",
     resources:
-        gpu=0 if SUITE.kind == "synthetic" else 1,  # depth model for real images
+        gpu=0 if SUITE.is_synthetic else 1,  # depth model for real images
     shell:
         "{TRAJBENCH} prepare-scene --suite {SUITE.path} --scene {wildcards.scene} "
         "--out {R}/scenes/{wildcards.scene} > {log} 2>&1"
 
 
-rule camera:
-    """Parametric camera path from the scene's view, scaled by its median depth."""
+rule video:
+    """Video suites: the scene's input video (frames, per-frame depth, its own cameras)."""
     input:
         rules.scene.output,
+    output:
+        camera=VIDEO + "/camera.json",
+    log:
+        R + "/logs/video/f{frames}/{scene}.log",
+    resources:
+        gpu=0 if SUITE.is_synthetic else 1,  # depth model for real clips
+    shell:
+        "{TRAJBENCH} prepare-video --suite {SUITE.path} --scene {wildcards.scene} "
+        "--scene-dir {R}/scenes/{wildcards.scene} --frames {wildcards.frames} "
+        "--out \"$(dirname '{output.camera}')\" > '{log}' 2>&1"
+
+
+def video_input(wc):
+    return f"{R}/videos/f{wc.frames}/{wc.scene}/camera.json" if SUITE.is_video else []
+
+
+def video_arg(wc):
+    return f"--video-dir '{R}/videos/f{wc.frames}/{wc.scene}'" if SUITE.is_video else ""
+
+
+rule camera:
+    """Parametric camera path from the scene's view, scaled by its median depth (video
+    suites: applied on top of the input video's cameras)."""
+    input:
+        rules.scene.output,
+        video=video_input,
     output:
         R + "/cameras/f{frames}/{scene}/{camera}.json",
     log:
         R + "/logs/camera/f{frames}/{scene}/{camera}.log",
+    params:
+        video=video_arg,
     shell:
         "{TRAJBENCH} make-camera --scene-dir {R}/scenes/{wildcards.scene} "
-        "--camera '{wildcards.camera}' --frames {wildcards.frames} --out '{output}' > '{log}' 2>&1"
+        "--camera '{wildcards.camera}' --frames {wildcards.frames} {params.video} "
+        "--out '{output}' > '{log}' 2>&1"
 
 
 rule generate:
@@ -109,16 +141,19 @@ rule generate:
     input:
         rules.scene.output,
         camera=rules.camera.output,
+        video=video_input,
     output:
         RUN + "/meta.json",
     log:
         RUN + "/generate.log",
+    params:
+        video=video_arg,
     resources:
         gpu=lambda wc: 0 if wc.method in ("gt_render", "depth_warp", "static") else 1,
     shell:
         "{TRAJBENCH} generate --method {wildcards.method} --scene-dir {R}/scenes/{wildcards.scene} "
-        "--camera-file '{input.camera}' --seed {wildcards.seed} --out \"$(dirname '{output}')\" "
-        "> '{log}' 2>&1"
+        "--camera-file '{input.camera}' --seed {wildcards.seed} {params.video} "
+        "--out \"$(dirname '{output}')\" > '{log}' 2>&1"
 
 
 rule poses:
@@ -151,7 +186,7 @@ rule reference:
 
 
 def reference_input(wc):
-    if SUITE.kind != "synthetic":
+    if not SUITE.is_synthetic:
         return []
     return f"{R}/reference/f{wc.frames}/{wc.scene}__{wc.camera}/done"
 
@@ -182,9 +217,9 @@ rule aggregate:
     input:
         all_metrics(),
     output:
-        table=R + "/tables/table1.md",
-        tex=R + "/tables/table1.tex",
-        table_csv=R + "/tables/table1.csv",
+        table=R + f"/tables/{TABLE}.md",
+        tex=R + f"/tables/{TABLE}.tex",
+        table_csv=R + f"/tables/{TABLE}.csv",
         csv=R + "/metrics.csv",
         errors=R + "/plots/errors.png",
         errors_pdf=R + "/plots/errors.pdf",
@@ -192,4 +227,5 @@ rule aggregate:
         R + "/logs/aggregate.log",
     shell:
         "{TRAJBENCH} aggregate --results {R} --out {R} --title 'trajbench: {SUITE.name}' "
+        "--table {TABLE} "
         "> {log} 2>&1"

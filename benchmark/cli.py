@@ -39,7 +39,7 @@ def _cmd_prepare_scene(args: argparse.Namespace) -> int:
     from benchmark.suites import load_suite
 
     suite = load_suite(args.suite)
-    if suite.kind != "synthetic":
+    if not suite.is_synthetic:
         from benchmark.real_images import prepare_image_scene
 
         prepare_image_scene(suite, args.scene, args.out)
@@ -60,14 +60,41 @@ def _cmd_make_camera(args: argparse.Namespace) -> int:
     from benchmark.scenes import load_scene_view, make_scene_camera
 
     scene = load_scene_view(args.scene_dir)
-    save_camera_path(make_scene_camera(scene, args.camera, args.frames), args.out)
+    if args.video_dir is not None:
+        from benchmark.videos import compose_camera, load_video
+
+        video = load_video(args.video_dir)
+        if video.camera.num_frames != args.frames:
+            raise ValueError(f"the video has {video.camera.num_frames} frames, not {args.frames}")
+        save_camera_path(compose_camera(scene, args.camera, video), args.out)
+    else:
+        save_camera_path(make_scene_camera(scene, args.camera, args.frames), args.out)
+    return 0
+
+
+def _cmd_prepare_video(args: argparse.Namespace) -> int:
+    from benchmark.scenes import load_scene_view
+    from benchmark.suites import load_suite
+
+    suite = load_suite(args.suite)
+    if suite.is_synthetic:
+        from benchmark.videos import prepare_synthetic_video
+
+        scene = load_scene_view(args.scene_dir)
+        prepare_synthetic_video(suite, scene, args.scene, args.frames, args.out)
+    else:
+        from benchmark.real_videos import prepare_real_video
+
+        prepare_real_video(suite, args.scene_dir, args.scene, args.frames, args.out)
     return 0
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from benchmark.generate import run_generation
 
-    meta = run_generation(args.method, args.scene_dir, args.camera_file, args.seed, args.out)
+    meta = run_generation(
+        args.method, args.scene_dir, args.camera_file, args.seed, args.out, args.video_dir
+    )
     print(f"{args.method}: {meta['status']} {meta.get('reason', '')}".rstrip())
     return 0
 
@@ -101,7 +128,9 @@ def _cmd_render_reference(args: argparse.Namespace) -> int:
 def _cmd_aggregate(args: argparse.Namespace) -> int:
     from benchmark.report import aggregate_suite
 
-    aggregate_suite(args.results, args.out, args.title or Path(args.results).name, args.metrics)
+    aggregate_suite(
+        args.results, args.out, args.title or Path(args.results).name, args.metrics, args.table
+    )
     return 0
 
 
@@ -140,7 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera", required=True, help="path name, e.g. orbit_left_15deg")
     p.add_argument("--frames", required=True, type=int)
     p.add_argument("--out", required=True, type=Path, help="camera JSON file")
+    p.add_argument("--video-dir", type=Path, default=None,
+                   help="video suites: compose the path with this input video's cameras")
     p.set_defaults(func=_cmd_make_camera)
+
+    p = sub.add_parser("prepare-video", help="write a scene's input video (video suites)")
+    p.add_argument("--suite", required=True, help="suite name or YAML path")
+    p.add_argument("--scene", required=True)
+    p.add_argument("--scene-dir", required=True, type=Path)
+    p.add_argument("--frames", required=True, type=int)
+    p.add_argument("--out", required=True, type=Path, help="video folder")
+    p.set_defaults(func=_cmd_prepare_video)
 
     p = sub.add_parser("generate", help="run a method preset on a scene and camera path")
     p.add_argument("--method", required=True, help="method preset (configs/methods) or name")
@@ -148,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera-file", required=True, type=Path)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, type=Path, help="run folder")
+    p.add_argument("--video-dir", type=Path, default=None, help="input video (video suites)")
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("poses", help="recover poses of a run's frames with COLMAP")
@@ -174,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", required=True, type=Path, help="results/{suite}")
     p.add_argument("--out", required=True, type=Path, help="folder for tables and plots")
     p.add_argument("--title", default="")
+    p.add_argument("--table", choices=["table1", "table2"], default="table1",
+                   help="table1: image camera control; table2: video camera control")
     p.add_argument("metrics", nargs="*", type=Path, help="metrics.json files (default: all)")
     p.set_defaults(func=_cmd_aggregate)
     return parser

@@ -23,9 +23,10 @@ import numpy as np
 import yaml
 
 from benchmark.cameras import CameraPath, load_camera_path
-from benchmark.io import atomic_write_text, write_frames
+from benchmark.io import atomic_write, atomic_write_text, write_frames
 from benchmark.scenes import load_scene_view
 from benchmark.suites import ROOT
+from benchmark.videos import load_video
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +79,21 @@ def _check_result(frames: np.ndarray, camera: CameraPath) -> str | None:
     return None
 
 
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as handle:  # a file object: np.savez would append ".npz" to a path
+        np.savez_compressed(handle, **{k: np.asarray(v) for k, v in arrays.items()})
+
+
 def run_generation(
     preset_name: str,
     scene_dir: str | Path,
     camera_file: str | Path,
     seed: int,
     out_dir: str | Path,
+    video_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Generate one clip and record it; returns the meta.json content."""
+    """Generate one clip and record it; returns the meta.json content. ``video_dir``: the
+    input video of a video camera-control clip (:mod:`benchmark.videos`)."""
     from methods import create_method
     from methods.base import GenerationRequest, MethodUnavailable
 
@@ -101,6 +109,7 @@ def run_generation(
         "seed": seed,
         "scene_dir": str(scene_dir),
         "camera_file": str(camera_file),
+        "video_dir": None if video_dir is None else str(video_dir),
         "environment": environment_info(),
     }
     start = time.perf_counter()
@@ -108,18 +117,24 @@ def run_generation(
         scene = load_scene_view(scene_dir)
         camera = load_camera_path(camera_file)
         method = create_method(preset["adapter"], preset["args"])
+        video = None if video_dir is None else load_video(video_dir)
         request = GenerationRequest(
             image=scene.image,
             camera=camera,
             seed=seed,
             depth=scene.depth,
             scene=scene.synthetic_scene() if method.needs_scene else None,
+            video=None if video is None else video.frames,
+            video_depth=None if video is None else video.depths,
+            video_camera=None if video is None else video.camera,
         )
         result = method.generate(request)
         problem = _check_result(result.frames, camera)
         if problem:
             raise ValueError(problem)
         write_frames(frames_dir, result.frames)
+        if result.extras:
+            atomic_write(out / "extras.npz", lambda tmp: _save_npz(tmp, result.extras))
         atomic_write_text(out / "K.json", json.dumps(np.asarray(result.K).tolist()))
         meta.update(status="ok", reason="", info=result.info, num_frames=len(result.frames))
     except MethodUnavailable as exc:

@@ -89,7 +89,8 @@ def estimate_depth(image: np.ndarray, model: str, device: str | None = None) -> 
 
 
 def prepare_image_scene(suite: Suite, name: str, out_dir: str | Path) -> Path:
-    """Write image.png, depth.npy and view.json of the real-image scene ``name``."""
+    """Write image.png, depth.npy and view.json of the real-image scene ``name`` (for a
+    ``video`` suite: of its clip's first frame)."""
     from benchmark.synthetic import canonical_K
 
     out = Path(out_dir)
@@ -98,7 +99,13 @@ def prepare_image_scene(suite: Suite, name: str, out_dir: str | Path) -> Path:
         entry = suite.scene(name)
         fetch_image(entry["url"], entry["sha256"], source)
     width, height = suite.data["width"], suite.data["height"]
-    image = center_crop_resize(read_image(source), width, height)
+    if suite.kind == "video":  # a clip: its first used frame is the conditioning view
+        from benchmark.real_videos import first_frame
+
+        raw = first_frame(source, suite.scene(name))
+    else:
+        raw = read_image(source)
+    image = center_crop_resize(raw, width, height)
     depth = estimate_depth(image, suite.data["depth_model"])
     write_png(out / "image.png", image)
     write_npy(out / "depth.npy", depth)

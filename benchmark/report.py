@@ -18,8 +18,10 @@ def aggregate_suite(
     out_dir: str | Path,
     title: str,
     metric_files: list[Path] | None = None,
+    table_name: str = "table1",
 ) -> pd.DataFrame:
-    """Write ``metrics.csv``, ``tables/`` and ``plots/`` under ``out_dir``; returns the runs."""
+    """Write ``metrics.csv``, ``tables/`` and ``plots/`` under ``out_dir``; returns the runs.
+    ``table_name``: ``table1`` (image camera control) or ``table2`` (video)."""
     from benchmark.cameras import load_camera_path
 
     root, out = Path(results_dir), Path(out_dir)
@@ -28,7 +30,7 @@ def aggregate_suite(
         raise ValueError(f"no metrics.json under {root}")
     atomic_write_text(out / "metrics.csv", runs.to_csv(index=False))
     summary = summarise(runs)
-    write_tables(summary, out / "tables", title)
+    write_tables(summary, out / "tables", title, table_name)
     plot_metric_bars(summary, ["ate", "rpe_trans", "rpe_rot_deg"], out / "plots" / "errors.png")
     first_seed = runs["seed"].min()
     for (frames, scene, camera), group in runs[runs["seed"] == first_seed].groupby(

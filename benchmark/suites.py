@@ -83,6 +83,21 @@ class Suite:
         return self.data["kind"]
 
     @property
+    def is_synthetic(self) -> bool:
+        """Procedural scenes (exact depth, ground-truth renders): ``synthetic`` and
+        ``synthetic-video``."""
+        return self.kind in ("synthetic", "synthetic-video")
+
+    @property
+    def is_video(self) -> bool:
+        """Video camera control: each clip re-shoots an input video (paper Table 2)."""
+        return self.kind in ("synthetic-video", "video")
+
+    def video_camera(self, scene: str) -> str:
+        """synthetic-video: the path the scene's input video is filmed along."""
+        return self.scene(scene).get("video_camera", self.data["video_camera"])
+
+    @property
     def frame_counts(self) -> list[int]:
         n = self.data["num_frames"]
         return [n] if isinstance(n, int) else list(n)
@@ -151,7 +166,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
     if dupes:
         raise SuiteError(f"{path}: scenes: duplicate names {dupes}")
     for scene in data["scenes"]:
-        needed = ("seed",) if data["kind"] == "synthetic" else ("url", "sha256")
+        needed = ("seed",) if data["kind"].startswith("synthetic") else ("url", "sha256")
         missing = [k for k in needed if k not in scene]
         if missing:
             raise SuiteError(
@@ -165,9 +180,14 @@ def load_suite(name_or_path: str | Path) -> Suite:
                 f"{path}: methods/{entry['name']}: num_frames {entry['num_frames']} must be "
                 f"among the suite's num_frames {data['num_frames']}"
             )
-    for camera in data["cameras"]:
+    paths = [("cameras", c) for c in data["cameras"]]
+    if data["kind"] == "synthetic-video":
+        paths.append(("video_camera", data["video_camera"]))
+        paths += [(f"scenes/{s['name']}/video_camera", s["video_camera"])
+                  for s in data["scenes"] if "video_camera" in s]
+    for field_name, camera in paths:
         try:
             parse_camera_name(camera)
         except ValueError as exc:
-            raise SuiteError(f"{path}: cameras: {exc}") from exc
+            raise SuiteError(f"{path}: {field_name}: {exc}") from exc
     return Suite(data=data, path=path)

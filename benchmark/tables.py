@@ -1,8 +1,10 @@
 """Paper-style tables (Markdown, LaTeX, CSV) from the per-method summary.
 
-Layout of the paper's Table 1: one block per frame count, one row per method, columns ATE,
-RPE trans, RPE rot (deg), plus what the paper does not show and a reader needs: how many runs
-failed pose recovery, and fidelity to the ground-truth render where there is one.
+Layout of the paper's Table 1 (image camera control): one block per frame count, one row per
+method, columns ATE, RPE trans, RPE rot (deg), FID, plus what the paper does not show and a
+reader needs: how many runs failed pose recovery, and fidelity to the ground-truth render where
+there is one. Table 2 (video camera control) has the same columns without the frame-count
+block when a suite has one frame count.
 """
 
 from __future__ import annotations
@@ -38,12 +40,14 @@ def _cell(mean: float | None, lo: float | None, hi: float | None, digits: int) -
     return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def paper_table(summary: pd.DataFrame) -> pd.DataFrame:
+def paper_table(summary: pd.DataFrame, table: str = "table1") -> pd.DataFrame:
     """Table 1 layout: setting | method | ATE | RPE trans | RPE rot | FID, then the failure
-    count and fidelity columns."""
+    count and fidelity columns; ``table2`` drops the setting when there is one frame count."""
     rows = []
+    with_setting = table == "table1" or summary["num_frames"].nunique() > 1
     for _, row in summary.iterrows():
-        out = {"setting": f"{int(row['num_frames'])} frames", "method": row["method"]}
+        out = {"setting": f"{int(row['num_frames'])} frames"} if with_setting else {}
+        out["method"] = row["method"]
         for key, (label, digits) in COLUMNS.items():
             out[label] = _cell(row.get(key), row.get(f"{key}_lo"), row.get(f"{key}_hi"), digits)
             if key == "fid":
@@ -63,13 +67,24 @@ FOOTNOTE = (
 )
 
 
-def write_tables(summary: pd.DataFrame, out_dir: str | Path, title: str) -> list[Path]:
-    """Write table1.md, table1.tex, table1.csv and summary.csv; returns their paths."""
+VIDEO_FOOTNOTE = (
+    " Video camera control: each clip re-shoots an input video; the ground-truth cameras are "
+    "the requested offsets applied to the input video's own cameras frame by frame."
+)
+
+
+def write_tables(
+    summary: pd.DataFrame, out_dir: str | Path, title: str, table_name: str = "table1"
+) -> list[Path]:
+    """Write {table_name}.md/.tex/.csv (``table1``: image task, ``table2``: video task) and
+    summary.csv; returns their paths."""
     out = Path(out_dir)
-    table = paper_table(summary)
-    md = f"# {title}\n\n{table.to_markdown(index=False)}\n\n{FOOTNOTE}\n"
-    tex = table.to_latex(index=False, caption=f"{title}. {FOOTNOTE}", label="tab:trajbench")
-    paths = [out / "table1.md", out / "table1.tex", out / "table1.csv", out / "summary.csv"]
+    table = paper_table(summary, table_name)
+    note = FOOTNOTE + (VIDEO_FOOTNOTE if table_name == "table2" else "")
+    md = f"# {title}\n\n{table.to_markdown(index=False)}\n\n{note}\n"
+    tex = table.to_latex(index=False, caption=f"{title}. {note}", label=f"tab:{table_name}")
+    paths = [out / f"{table_name}.{ext}" for ext in ("md", "tex", "csv")]
+    paths.append(out / "summary.csv")
     atomic_write_text(paths[0], md)
     atomic_write_text(paths[1], tex)
     atomic_write_text(paths[2], table.to_csv(index=False))

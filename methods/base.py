@@ -39,7 +39,12 @@ class GenerationRequest:
             depth model's output), else None.
         scene: the synthetic scene object when the clip comes from one (lets ``gt_render``
             render ground truth), else None.
-        video: (F, H, W, 3) uint8 input video for video-to-video tasks, else None.
+        video: (F, H, W, 3) uint8 input video for video camera control (paper Table 2): the
+            clip to re-shoot, frame 0 = ``image``; ``camera`` is then the re-shot cameras
+            (the requested offsets applied to the video's own cameras), else None.
+        video_depth: (F, H, W) z-depth of every input video frame when known, else None.
+        video_camera: the input video's own cameras (same K and size), when ``video`` is given;
+            ``camera.w2c[f] @ inv(video_camera.w2c[f])`` is the offset asked for at frame f.
     """
 
     image: np.ndarray
@@ -48,6 +53,8 @@ class GenerationRequest:
     depth: np.ndarray | None = None
     scene: Any = None
     video: np.ndarray | None = None
+    video_depth: np.ndarray | None = None
+    video_camera: CameraPath | None = None
 
     def __post_init__(self) -> None:
         cam = self.camera
@@ -59,8 +66,18 @@ class GenerationRequest:
             )
         if self.depth is not None and self.depth.shape != shape[:2]:
             raise ValueError(f"depth must have shape {shape[:2]}, got {self.depth.shape}")
-        if self.video is not None and self.video.shape[1:] != shape:
-            raise ValueError(f"video frames must be {shape}, got {self.video.shape[1:]}")
+        if self.video is not None:
+            if self.video.shape != (cam.num_frames, *shape) or self.video.dtype != np.uint8:
+                raise ValueError(
+                    f"video must be uint8 {(cam.num_frames, *shape)} (one frame per camera), got "
+                    f"{self.video.dtype} {self.video.shape}"
+                )
+            if self.video_camera is None or self.video_camera.num_frames != cam.num_frames:
+                raise ValueError("a video needs video_camera with one camera per frame")
+        if self.video_depth is not None and (
+            self.video is None or self.video_depth.shape != self.video.shape[:3]
+        ):
+            raise ValueError("video_depth must be (F, H, W) and come with a video")
 
     @property
     def num_frames(self) -> int:

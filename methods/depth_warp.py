@@ -4,6 +4,10 @@ A reference method that needs no network: occlusion-aware warping
 (:func:`trajattn.warp.warp_image`) then OpenCV inpainting of the disoccluded holes. On a
 synthetic scene with exact depth it is geometrically exact wherever the view was seen in
 frame 0, so its pose errors measure the harness itself plus the cost of the holes.
+
+Video requests (re-shooting an input video): frame f is input frame f warped with its own
+depth by the camera offset asked for at that frame (``camera.w2c[f] @ inv(video_camera.w2c[f])``)
+— the "video frames after view warping" reference of the paper's Fig. 7.
 """
 
 from __future__ import annotations
@@ -34,9 +38,12 @@ class DepthWarp(Method):
         if self.conf["inpaint"] not in _INPAINT:
             raise ValueError(f"inpaint must be one of {sorted(_INPAINT)}")
         cam = request.camera
-        warped, valid = warp_image(
-            request.image, request.depth, cam.K, cam.w2c, self.conf["occlusion_rtol"]
-        )
+        if request.video is not None:
+            warped, valid = self._warp_video(request)
+        else:
+            warped, valid = warp_image(
+                request.image, request.depth, cam.K, cam.w2c, self.conf["occlusion_rtol"]
+            )
         frames = np.empty((cam.num_frames, cam.height, cam.width, 3), np.uint8)
         for i in range(cam.num_frames):
             rgb = np.clip(np.rint(warped[i]), 0, 255).astype(np.uint8)
@@ -51,3 +58,21 @@ class DepthWarp(Method):
             extras={"valid": valid},
             info={"hole_fraction": float(1 - valid.mean())},
         )
+
+    def _warp_video(self, request: GenerationRequest) -> tuple[np.ndarray, np.ndarray]:
+        """Each input frame warped by its own depth to the re-shot camera of that frame."""
+        if request.video_depth is None:
+            raise MethodUnavailable(
+                "depth_warp on a video needs every input frame's depth (video_depth): run the "
+                "suite's video stage (exact for synthetic videos, Depth-Anything-V2 for clips)"
+            )
+        cam, src = request.camera, request.video_camera
+        offsets = cam.w2c @ np.linalg.inv(src.w2c)
+        warped = np.empty((cam.num_frames, cam.height, cam.width, 3), np.float64)
+        valid = np.empty((cam.num_frames, cam.height, cam.width), bool)
+        for f in range(cam.num_frames):
+            pair = np.stack([np.eye(4), offsets[f]])
+            w, v = warp_image(request.video[f], request.video_depth[f], src.K, pair,
+                              self.conf["occlusion_rtol"])
+            warped[f], valid[f] = w[1], v[1]
+        return warped, valid

@@ -1,0 +1,134 @@
+r"""Real input clips for the ``video`` suites (paper Table 2 on real footage).
+
+A clip is fetched by URL and checked by sha256 (:func:`benchmark.real_images.fetch_image`
+handles any file), decoded with OpenCV, subsampled (``start_frame``, ``frame_step``), centre
+cropped and resized to the suite's size. Its conditioning view is frame 0 (image, depth, view
+written like a real-image scene). The input video's own cameras, which the requested offsets
+are composed with, are recovered with the benchmark's COLMAP protocol on the clip's frames and
+brought to the depth map's units: the scale is the median ratio between the depth model's
+depth and COLMAP's depth of the sparse points seen in frame 0. Per-frame depth comes from the
+suite's depth model. All of it needs a GPU box (depth model) and network access once.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from benchmark.cameras import CameraPath
+from benchmark.io import write_frames
+from benchmark.suites import Suite
+from benchmark.videos import InputVideo, write_video
+
+#: Fewest sparse points seen in frame 0 to trust the depth scale.
+MIN_SCALE_POINTS = 20
+
+
+class VideoUnavailable(RuntimeError):
+    """The clip cannot be used (unreadable, too short, cameras not recoverable)."""
+
+
+def read_clip(path: str | Path, start_frame: int = 0, frame_step: int = 1,
+              num_frames: int | None = None) -> np.ndarray:
+    """Decode frames ``start_frame, start_frame + frame_step, ...`` of a video file as
+    (F, H, W, 3) uint8 RGB; ``num_frames`` None: to the end. Errors name the file."""
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise VideoUnavailable(f"{path}: not a video OpenCV can decode")
+    frames: list[np.ndarray] = []
+    index = 0
+    try:
+        while num_frames is None or len(frames) < num_frames:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            if index >= start_frame and (index - start_frame) % frame_step == 0:
+                frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            index += 1
+    finally:
+        capture.release()
+    if num_frames is not None and len(frames) < num_frames:
+        raise VideoUnavailable(
+            f"{path}: {len(frames)} frames from frame {start_frame} every {frame_step}, "
+            f"{num_frames} needed"
+        )
+    if not frames:
+        raise VideoUnavailable(f"{path}: no frames decoded")
+    return np.stack(frames)
+
+
+def first_frame(path: str | Path, entry: dict[str, Any]) -> np.ndarray:
+    """The conditioning frame of a clip entry (its first used frame)."""
+    return read_clip(path, entry.get("start_frame", 0), 1, 1)[0]
+
+
+def depth_scale(reconstruction: Any, frame0_name: str, depth0: np.ndarray) -> float:
+    """Factor taking COLMAP's units to the depth map's: median of depth-map depth over COLMAP
+    depth at the sparse points observed in frame 0."""
+    image = next((im for im in reconstruction.images.values() if im.name == frame0_name), None)
+    if image is None or not image.has_pose:
+        raise VideoUnavailable("frame 0 is not registered: cannot scale the clip's cameras")
+    pose = image.cam_from_world().matrix()
+    h, w = depth0.shape
+    ratios = []
+    for point in image.points2D:
+        if not point.has_point3D():
+            continue
+        xyz = reconstruction.points3D[point.point3D_id].xyz
+        z = float(pose[2, :3] @ xyz + pose[2, 3])
+        col, row = int(point.xy[0]), int(point.xy[1])  # COLMAP: pixel centres at +0.5
+        if z > 0 and 0 <= col < w and 0 <= row < h and depth0[row, col] > 0:
+            ratios.append(depth0[row, col] / z)
+    if len(ratios) < MIN_SCALE_POINTS:
+        raise VideoUnavailable(
+            f"only {len(ratios)} sparse points in frame 0 (< {MIN_SCALE_POINTS}): cannot scale"
+        )
+    return float(np.median(ratios))
+
+
+def recover_clip_cameras(frames: np.ndarray, K: np.ndarray, depth0: np.ndarray) -> np.ndarray:
+    """World-to-camera (F, 4, 4) of a clip in depth-map units, frame 0 = identity."""
+    import pycolmap
+
+    from benchmark.poses import recover_poses
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_frames(Path(tmp) / "frames", frames)
+        poses = recover_poses(paths, K, Path(tmp) / "sfm")
+        if poses.status != "ok" or poses.num_registered != poses.num_frames:
+            raise VideoUnavailable(
+                f"COLMAP could not recover the clip's cameras ({poses.num_registered}/"
+                f"{poses.num_frames} registered; {poses.reason or 'some frames missing'})"
+            )
+        models = [pycolmap.Reconstruction(str(p)) for p in (Path(tmp) / "sfm" / "models").iterdir()
+                  if p.is_dir()]
+        best = max(models, key=lambda r: r.num_reg_images())
+        scale = depth_scale(best, paths[0].name, depth0)
+    w2c = np.stack(poses.w2c)
+    w2c = w2c @ np.linalg.inv(w2c[0])  # frame 0 = identity, as the conditioning view
+    w2c[:, :3, 3] *= scale
+    return w2c
+
+
+def prepare_real_video(
+    suite: Suite, scene_dir: str | Path, name: str, num_frames: int, out_dir: str | Path
+) -> Path:
+    """Decode, fit, depth-estimate and pose the clip of scene ``name`` (``num_frames``); the
+    clip is ``scene_dir/source`` (the fetch rule's download)."""
+    from benchmark.real_images import center_crop_resize, estimate_depth
+    from benchmark.scenes import load_scene_view
+
+    entry = suite.scene(name)
+    source = Path(scene_dir) / "source"
+    raw = read_clip(source, entry.get("start_frame", 0), entry.get("frame_step", 1), num_frames)
+    view = load_scene_view(scene_dir).view
+    frames = np.stack([center_crop_resize(f, view.width, view.height) for f in raw])
+    depths = np.stack([estimate_depth(f, suite.data["depth_model"]) for f in frames])
+    w2c = recover_clip_cameras(frames, view.K, depths[0])
+    camera = CameraPath(K=view.K, w2c=w2c, width=view.width, height=view.height,
+                        name=f"{name}_video")
+    return write_video(out_dir, InputVideo(frames, depths.astype(np.float32), camera))
