@@ -40,6 +40,13 @@ def one_of(names):
     return "|".join(re.escape(str(name)) for name in names)
 
 
+# Run on the submitting host under a cluster executor: `all` does nothing, and downloads need
+# the network that compute nodes often lack.
+localrules:
+    all,
+    fetch_image,
+
+
 wildcard_constraints:
     method=one_of(METHODS),
     scene=one_of(SUITE.scenes),
