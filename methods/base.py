@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmark.cameras import CameraPath
+from benchmark.cameras import CameraPath, invert_rigid
 
 
 class MethodUnavailable(RuntimeError):
@@ -82,6 +82,18 @@ class GenerationRequest:
     @property
     def num_frames(self) -> int:
         return self.camera.num_frames
+
+    def camera_offsets(self) -> np.ndarray:
+        r"""Video requests: per-frame offsets ``M_f = camera.w2c[f] @ inv(video_camera.w2c[f])``
+        from the input video's camera of frame f to the re-shot camera of frame f (the harness
+        composes the re-shot path as ``M_f @ w2c_video_f``, :mod:`benchmark.videos`).
+
+        Returns:
+            (F, 4, 4) float64.
+        """
+        if self.video_camera is None:
+            raise ValueError("camera offsets need a video request (video_camera)")
+        return np.asarray(self.camera.w2c, np.float64) @ invert_rigid(self.video_camera.w2c)
 
 
 @dataclass

@@ -67,7 +67,7 @@ class DepthWarp(Method):
                 "suite's video stage (exact for synthetic videos, Depth-Anything-V2 for clips)"
             )
         cam, src = request.camera, request.video_camera
-        offsets = cam.w2c @ np.linalg.inv(src.w2c)
+        offsets = request.camera_offsets()
         warped = np.empty((cam.num_frames, cam.height, cam.width, 3), np.float64)
         valid = np.empty((cam.num_frames, cam.height, cam.width), bool)
         for f in range(cam.num_frames):

@@ -63,3 +63,27 @@ def resolve_device_dtype(device: str, dtype: str) -> tuple[str, Any]:
     if not isinstance(getattr(torch, str(dtype), None), torch.dtype):
         raise ValueError(f"dtype {dtype!r} is not a torch dtype")
     return device, getattr(torch, dtype)
+
+
+def fit_video(
+    video: np.ndarray, depths: np.ndarray | None, K: np.ndarray, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, tuple[int, int, int, int]]:
+    r""":func:`fit_to_resolution` applied to every frame (and depth map).
+
+    Args:
+        video: (F, H, W, 3) uint8; depths: (F, H, W) or None; K: (3, 3) shared by all frames.
+
+    Returns:
+        frames (F, height, width, 3), depths (F, height, width) or None, the new K and the crop
+        box (the same for every frame).
+    """
+    frames, fitted_depths = [], []
+    new_K, crop = np.asarray(K, np.float64), (0, 0, video.shape[2], video.shape[1])
+    for f in range(video.shape[0]):
+        frame, depth, new_K, crop = fit_to_resolution(
+            video[f], None if depths is None else depths[f], K, width, height
+        )
+        frames.append(frame)
+        fitted_depths.append(depth)
+    stacked = None if depths is None else np.stack(fitted_depths).astype(np.float32)
+    return np.stack(frames), stacked, new_K, crop

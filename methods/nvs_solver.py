@@ -10,6 +10,14 @@ look-at camera paths and converts Depth-Anything-V2 disparity to depth (``10000 
 request already carries z-depth. Sampling settings are upstream's: 100 Euler steps, fps 7,
 motion bucket 127, noise augmentation 0.02, guidance 1 -> 3, lr 0.02, weight clamp 0.2.
 
+Video requests (paper Table 2, re-shooting a clip) follow upstream's dynamic setting
+(svd_interpolate_dyn_img.py ``save_warped_image``, run by demo.sh with ``--weight_clamp 0.6``
+and the same 100 steps and lr 0.02): target frame ``f`` is *video frame f* warped with *its
+own depth* by that frame's camera offset ``M_f`` (upstream: ``forward_warp(images[f],
+depth[f], pose_s, pose_t)``, offset ``pose_t @ inv(pose_s)`` of its look-at path); frame 0 is
+the conditioning image. Here ``M_f = camera.w2c[f] @ inv(video_camera.w2c[f])`` of the
+request, and ``video_weight_clamp`` replaces ``weight_clamp`` for video requests.
+
 ``tiny: true`` swaps SVD for a tiny random ``StableVideoDiffusionPipeline``
 (:mod:`trajattn.tiny` parts): it runs on a CPU in seconds and checks the wiring only.
 """
@@ -21,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from methods.base import GenerationRequest, GenerationResult, Method, MethodUnavailable
-from methods.framing import fit_to_resolution, resolve_device_dtype
+from methods.framing import fit_to_resolution, fit_video, resolve_device_dtype
 
 SVD_XT = "stabilityai/stable-video-diffusion-img2vid-xt"
 
@@ -48,6 +56,93 @@ def warp_targets(
     return frames, valid
 
 
+def video_warp_targets(
+    frames: np.ndarray, depths: np.ndarray, K: np.ndarray, offsets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Guidance targets of a video request (upstream svd_interpolate_dyn_img.py setting).
+
+    Target frame f is video frame f warped with its own depth by the offset ``M_f``
+    (:func:`trajattn.warp.warp_image` with the path ``[I, M_f]``, index 1); frame 0 is video
+    frame 0 (the conditioning image), valid everywhere, as upstream guides it with the image.
+
+    Args:
+        frames: (F, H, W, 3) uint8 input video; depths: (F, H, W) its z-depth; K: (3, 3);
+        offsets: (F, 4, 4) from :meth:`GenerationRequest.camera_offsets`.
+
+    Returns:
+        (F, H, W, 3) uint8 warped frames (zeros in holes) and (F, H, W) bool validity.
+    """
+    from trajattn.warp import warp_image
+
+    frames = np.asarray(frames)
+    num = frames.shape[0]
+    if depths.shape != frames.shape[:3] or offsets.shape != (num, 4, 4):
+        raise ValueError(
+            f"need depths {frames.shape[:3]} and offsets {(num, 4, 4)}, got {depths.shape} "
+            f"and {offsets.shape}"
+        )
+    warped = np.zeros_like(frames)
+    valid = np.zeros(frames.shape[:3], bool)
+    warped[0], valid[0] = frames[0], True
+    for f in range(1, num):
+        colours, ok = warp_image(frames[f], depths[f], K, np.stack([np.eye(4), offsets[f]]))
+        warped[f] = np.clip(np.rint(colours[1]), 0, 255).astype(np.uint8)
+        valid[f] = ok[1]
+    return warped, valid
+
+
+def guidance_targets(
+    request: GenerationRequest, width: int, height: int, method: str
+) -> dict[str, Any]:
+    r"""Everything a depth-warp-guided method needs from a request, fitted to the model size.
+
+    Image requests: the image and its depth warped along ``request.camera``
+    (:func:`warp_targets`). Video requests: each video frame warped by its own offset
+    (:func:`video_warp_targets`). Used by this adapter and by ``trajattn`` with
+    ``nvs_guidance: true``.
+
+    Returns:
+        dict with ``image`` (height, width, 3), ``K``, ``crop`` and ``warped``/``valid``.
+
+    Raises:
+        MethodUnavailable: the depth it needs is missing (names where it comes from).
+    """
+    require_depth(request, method)
+    cam = request.camera
+    if request.video is not None:
+        frames, depths, K, crop = fit_video(
+            request.video, request.video_depth, request.video_camera.K, width, height
+        )
+        offsets = request.camera_offsets()
+        warped, valid = video_warp_targets(frames, depths, K, offsets)
+        image = fit_to_resolution(request.image, None, cam.K, width, height)[0]
+        return {"image": image, "K": K, "crop": crop, "warped": warped, "valid": valid}
+    image, depth, K, crop = fit_to_resolution(request.image, request.depth, cam.K, width, height)
+    warped, valid = warp_targets(image, depth, K, cam.w2c)
+    return {"image": image, "K": K, "crop": crop, "warped": warped, "valid": valid}
+
+
+def require_depth(request: GenerationRequest, method: str) -> None:
+    """Raise MethodUnavailable when the depth a warp needs is missing (image: the conditioning
+    view's depth; video: every frame's depth), naming where it comes from."""
+    if request.video is not None and request.video_depth is None:
+        raise MethodUnavailable(video_depth_message(method))
+    if request.video is None and request.depth is None:
+        raise MethodUnavailable(
+            f"{method} warps the conditioning image with its depth: give the scene's depth.npy "
+            "(synthetic suites) or run the suite's depth stage (Depth-Anything-V2)"
+        )
+
+
+def video_depth_message(method: str) -> str:
+    """The MethodUnavailable message of a video request without per-frame depth."""
+    return (
+        f"{method} re-shoots a video with the depth of every input frame: give the video's "
+        "depths.npy (synthetic-video suites render it; `trajbench prepare-video` runs the "
+        "suite's depth model, Depth-Anything-V2, on every frame of a real clip)"
+    )
+
+
 class NVSSolver(Method):
     name = "nvs_solver"
     default_conf: dict[str, Any] = {
@@ -62,6 +157,7 @@ class NVSSolver(Method):
         "decode_chunk_size": 8,  # upstream decodes 8 frames at a time
         "lr": 0.02,  # guidance step size (demo.sh --lr)
         "weight_clamp": 0.2,  # lower clamp of the kept fraction (demo.sh --weight_clamp)
+        "video_weight_clamp": 0.6,  # video requests: demo.sh dynamic setting --weight_clamp 0.6
         "refresh": True,  # re-run the UNet on the guided latents (upstream's order)
         "compat_cutoff": False,  # reproduce upstream's hole-count slip in the cutoff index
         "latent_divisor": 5.6,  # upstream factor_s; null: 1 / vae.config.scaling_factor
@@ -123,11 +219,7 @@ class NVSSolver(Method):
         return pipe
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
-        if request.depth is None:
-            raise MethodUnavailable(
-                "nvs_solver warps the conditioning image with its depth: give the scene's "
-                "depth.npy (synthetic suites) or run the suite's depth stage (Depth-Anything-V2)"
-            )
+        require_depth(request, self.name)
         import PIL.Image
         import torch
 
@@ -136,23 +228,21 @@ class NVSSolver(Method):
 
         conf = self.conf
         width, height = int(conf["width"]), int(conf["height"])
-        cam = request.camera
-        image, depth, K, crop = fit_to_resolution(
-            request.image, request.depth, cam.K, width, height
-        )
         pipe = self.pipeline()  # first: a missing model fails before the warp's work
-        warped, valid = warp_targets(image, depth, K, cam.w2c)
+        targets = guidance_targets(request, width, height, self.name)
+        video = request.video is not None
+        clamp = float(conf["video_weight_clamp"] if video else conf["weight_clamp"])
         guidance = NVSGuidanceConfig(
             lr=float(conf["lr"]),
-            weight_clamp=float(conf["weight_clamp"]),
+            weight_clamp=clamp,
             refresh=bool(conf["refresh"]),
             compat_cutoff=bool(conf["compat_cutoff"]),
             latent_divisor=conf["latent_divisor"],
         )
         generator = torch.Generator().manual_seed(int(request.seed))
-        with nvs_guidance(pipe, warped, valid, guidance) as guided:
+        with nvs_guidance(pipe, targets["warped"], targets["valid"], guidance) as guided:
             frames = pipe(
-                PIL.Image.fromarray(image),
+                PIL.Image.fromarray(targets["image"]),
                 height=height,
                 width=width,
                 num_frames=request.num_frames,
@@ -169,16 +259,33 @@ class NVSSolver(Method):
             )
         return GenerationResult(
             frames=to_uint8_frames(frames),
-            K=K,
+            K=targets["K"],
             info={
                 "tiny": bool(conf["tiny"]),
                 "base_model": None if conf["tiny"] else str(conf["base_model"]),
                 "resolution": [width, height],
-                "crop_box_xywh": list(crop),
-                "warp": "trajattn.warp.warp_image with the request's K and w2c (upstream: "
-                "forward splatting with focal 260 px on look-at paths)",
-                "valid_fraction_per_frame": [round(float(v), 4) for v in valid.mean((1, 2))],
-                "weight_schedule_v1_v2_v3": list(guided.chosen) if guided.chosen else None,
-                "guidance_rms_per_step": [round(h["rms"], 6) for h in guided.history],
+                "crop_box_xywh": list(targets["crop"]),
+                "mode": "video" if video else "image",
+                "upstream": "ZHU-Zhiyu/NVS_Solver@b69f2f7 "
+                + ("svd_interpolate_dyn_img.py" if video else "svd_interpolate_single_img.py"),
+                "num_inference_steps": int(conf["num_inference_steps"]),
+                "weight_clamp": clamp,
+                **guidance_info(targets["valid"], guided, video),
             },
         )
+
+
+def guidance_info(valid: np.ndarray, guided: Any, video: bool) -> dict[str, Any]:
+    """What meta.json records about an NVS-Solver-guided call (warp, schedule, updates)."""
+    return {
+        "warp": (
+            "each video frame warped with its own depth by its camera offset M_f "
+            "(trajattn.warp.warp_image)"
+            if video
+            else "trajattn.warp.warp_image with the request's K and w2c (upstream: forward "
+            "splatting with focal 260 px on look-at paths)"
+        ),
+        "valid_fraction_per_frame": [round(float(v), 4) for v in valid.mean((1, 2))],
+        "weight_schedule_v1_v2_v3": list(guided.chosen) if guided.chosen else None,
+        "guidance_rms_per_step": [round(h["rms"], 6) for h in guided.history],
+    }

@@ -1,4 +1,5 @@
-"""``trajattn``: Trajectory Attention (Xiao et al., ICLR 2025) on SVD, camera control by Alg. 3.
+"""``trajattn``: Trajectory Attention (Xiao et al., ICLR 2025) on SVD: camera control of an
+image (paper Alg. 3) or of a video (Alg. 4), optionally with NVS-Solver guidance.
 
 The conditioning image and its depth are fitted to the model resolution (centre crop to its
 aspect ratio, then resize; K follows), trajectories of every pixel through the requested
@@ -6,16 +7,43 @@ camera path are computed from depth + K + w2c (:func:`trajattn.trajectories_from
 :class:`trajattn.pipeline.TrajectoryAttentionPipeline` generates ``request.num_frames`` frames
 at the model resolution. The returned K describes those frames.
 
+Video requests (paper Sec. 4.2, Table 2: re-shoot ``request.video`` along ``request.camera``):
+every frame and its depth are fitted the same way, frame-0 grid points (``video_track_stride``)
+are tracked through the fitted frames (``tracker``: :mod:`trajattn.tracking`, default the
+weight-free ``dis``) and moved by each frame's camera offset ``M_f = camera.w2c[f] @
+inv(video_camera.w2c[f])`` with that frame's depth (paper Alg. 4,
+:func:`trajattn.video_trajectories.combine_with_camera`); the pipeline attends along those
+tracks. The official code (xizaoqu/TrajectoryAttention @ 324823d, cotracker.py) tracks 4
+jittered 8-px grids with CoTracker2: as many points as one 4-px grid, our default stride.
+
+``nvs_guidance: true`` is "Ours w. NVS-Solver" (paper Table 2, last row; official
+video_control.sh ``--use_nvs_solver --num_inference_steps 50``): the sampling also runs inside
+:func:`trajattn.nvs_guidance.nvs_guidance`, pulled toward depth-warped frames built exactly as
+the ``nvs_solver`` adapter builds them (:func:`methods.nvs_solver.guidance_targets`: video
+frame f warped with its own depth by ``M_f``; for image requests the image warped along the
+path). Official defaults (models/my_svd_pipeline_clean.py ``My_SVD.__call__``): lr 0.02, weight
+clamp 0.6. Deviation: the official guidance pass predicts x0 *without* trajectory attention
+(``use_traj=False``) on four latent crops; ours reuses the pipeline's own prediction, which
+attends along the trajectories (see :mod:`trajattn.nvs_guidance` for the other deviations).
+
 ``tiny: true`` swaps SVD for a tiny random pipeline (:mod:`trajattn.tiny`): it runs on a CPU
 in seconds and checks the wiring only (its frames are noise).
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+import numpy as np
+
 from methods.base import GenerationRequest, GenerationResult, Method, MethodUnavailable
-from methods.framing import fit_to_resolution, resolve_device_dtype
+from methods.framing import fit_to_resolution, fit_video, resolve_device_dtype
+from methods.nvs_solver import (
+    guidance_info,
+    guidance_targets,
+    video_depth_message,
+)
 from trajattn.settings import PAPER_DEFAULTS
 
 
@@ -28,7 +56,18 @@ class TrajectoryAttentionMethod(Method):
         "variant": "inherit",  # Table 3: vanilla, tuning, addon, inherit
         "num_trajectories_factor": 2,  # trajectories per call = factor * h * w (null: all)
         "compat_mixed_pairs": False,  # reproduce the official processor's reshape
-        "track_stride": 1,  # pixel stride of the Alg. 3 trajectories
+        "track_stride": 1,  # pixel stride of the Alg. 3 trajectories (image requests)
+        # video requests (Alg. 4): point tracker of trajattn.tracking and its options
+        "tracker": "dis",  # dis (weight-free), lk, cotracker3 (official: CoTracker2)
+        "tracker_options": {},  # e.g. {checkpoint: scaled_offline.pth} for cotracker3
+        "video_track_stride": 4,  # pixel stride of the tracked frame-0 grid
+        # "Ours w. NVS-Solver" (Table 2): NVS-Solver guidance on top of trajectory attention
+        "nvs_guidance": False,
+        "nvs_lr": 0.02,  # official My_SVD.__call__ lr
+        "nvs_weight_clamp": 0.6,  # official My_SVD.__call__ weight_clamp
+        "nvs_refresh": True,  # re-run the UNet on the guided latents (upstream's order)
+        "nvs_compat_cutoff": False,  # reproduce upstream's hole-count slip in the cutoff
+        "nvs_latent_divisor": 5.6,  # upstream factor_s; null: 1 / vae.config.scaling_factor
         **{k: v for k, v in PAPER_DEFAULTS.items() if k not in ("num_frames", "width", "height")},
         "decode_chunk_size": None,  # frames per VAE decode; null = all at once
         "width": PAPER_DEFAULTS["width"],
@@ -79,40 +118,64 @@ class TrajectoryAttentionMethod(Method):
         return pipe
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
-        if request.depth is None:
+        if request.video is None and request.depth is None:
             raise MethodUnavailable(
                 "trajattn needs the conditioning view's depth for its trajectories (paper "
                 "Alg. 3): give the scene's depth.npy (synthetic suites) or run the suite's "
                 "depth stage (Depth-Anything-V2)"
             )
+        if request.video is not None and request.video_depth is None:
+            raise MethodUnavailable(video_depth_message("trajattn (paper Alg. 4)"))
         import torch
 
         conf = self.conf
         width, height = int(conf["width"]), int(conf["height"])
-        cam = request.camera
-        image, depth, K, crop = fit_to_resolution(
-            request.image, request.depth, cam.K, width, height
-        )
-        pipe = self.pipeline()
+        pipe = self.pipeline()  # first: a missing model fails before the tracking's work
+        if request.video is not None:
+            image, K, crop, trajectory_kwargs, info = self._video_trajectories(
+                request, width, height
+            )
+        else:
+            cam = request.camera
+            image, depth, K, crop = fit_to_resolution(
+                request.image, request.depth, cam.K, width, height
+            )
+            trajectory_kwargs = {
+                "depth": depth, "K": K, "w2c": cam.w2c, "track_stride": conf["track_stride"]
+            }
+            info = {"mode": "image", "trajectories": "paper Alg. 3 (depth + camera path)"}
+        targets = self._guidance_targets(request, width, height)
+        if targets is None:
+            guidance: Any = contextlib.nullcontext()
+        else:
+            from trajattn.nvs_guidance import nvs_guidance
+
+            guidance = nvs_guidance(
+                pipe, targets["warped"], targets["valid"], self._guidance_config()
+            )
         generator = torch.Generator().manual_seed(int(request.seed))
-        frames = pipe(
-            image,
-            depth=depth,
-            K=K,
-            w2c=cam.w2c,
-            height=height,
-            width=width,
-            num_frames=request.num_frames,
-            num_inference_steps=conf["num_inference_steps"],
-            fps=conf["fps"],
-            motion_bucket_id=conf["motion_bucket_id"],
-            noise_aug_strength=conf["noise_aug_strength"],
-            min_guidance_scale=conf["min_guidance_scale"],
-            max_guidance_scale=conf["max_guidance_scale"],
-            decode_chunk_size=conf["decode_chunk_size"],
-            generator=generator,
-            track_stride=conf["track_stride"],
-        )
+        with guidance as guided:
+            frames = pipe(
+                image,
+                **trajectory_kwargs,
+                height=height,
+                width=width,
+                num_frames=request.num_frames,
+                num_inference_steps=conf["num_inference_steps"],
+                fps=conf["fps"],
+                motion_bucket_id=conf["motion_bucket_id"],
+                noise_aug_strength=conf["noise_aug_strength"],
+                min_guidance_scale=conf["min_guidance_scale"],
+                max_guidance_scale=conf["max_guidance_scale"],
+                decode_chunk_size=conf["decode_chunk_size"],
+                generator=generator,
+            )
+        if guided is not None:
+            info["nvs_guidance"] = {
+                "lr": float(conf["nvs_lr"]),
+                "weight_clamp": float(conf["nvs_weight_clamp"]),
+                **guidance_info(targets["valid"], guided, request.video is not None),
+            }
         return GenerationResult(
             frames=frames,
             K=K,
@@ -123,5 +186,69 @@ class TrajectoryAttentionMethod(Method):
                 "weights": None if conf["tiny"] else conf["weights"],
                 "resolution": [width, height],
                 "crop_box_xywh": list(crop),
+                "num_inference_steps": int(conf["num_inference_steps"]),
+                **info,
             },
+        )
+
+    def _video_trajectories(
+        self, request: GenerationRequest, width: int, height: int
+    ) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int], dict[str, Any], dict[str, Any]]:
+        """Paper Alg. 4 on the fitted video: the conditioning image, K, crop box, the
+        pipeline's ``tracks``/``visible`` and what meta.json records about them."""
+        from trajattn.flow_tracks import grid_points
+        from trajattn.tracking import TrackerUnavailable, make_tracker
+        from trajattn.video_trajectories import combine_with_camera
+
+        conf = self.conf
+        frames, depths, K, crop = fit_video(
+            request.video, request.video_depth, request.video_camera.K, width, height
+        )
+        offsets = request.camera_offsets()
+        if not np.allclose(offsets[0], np.eye(4), atol=1e-6):
+            raise ValueError(
+                "frame 0 of the camera path must be the video's frame-0 camera (the "
+                "conditioning view): its offset is not the identity"
+            )
+        image = fit_to_resolution(request.image, None, request.camera.K, width, height)[0]
+        try:
+            tracker = make_tracker(conf["tracker"], **(conf["tracker_options"] or {}))
+        except TrackerUnavailable as exc:
+            raise MethodUnavailable(str(exc)) from exc
+        points = grid_points(width, height, int(conf["video_track_stride"]))
+        raw = tracker.track(frames, points)
+        moved = combine_with_camera(raw, depths, K, offsets)
+        info = {
+            "mode": "video",
+            "trajectories": "paper Alg. 4 (tracks of the input video + camera offsets)",
+            "tracker": tracker.name,
+            "tracker_options": dict(conf["tracker_options"] or {}),
+            "video_track_stride": int(conf["video_track_stride"]),
+            "num_tracks": int(points.shape[0]),
+            "track_visible_fraction": round(float(raw.visible.mean()), 4),
+            "valid_fraction": round(float(moved.visible.mean()), 4),
+            "valid_fraction_per_frame": [round(float(v), 4) for v in moved.visible.mean(1)],
+        }
+        return image, K, crop, {"tracks": moved.tracks, "visible": moved.visible}, info
+
+    def _guidance_targets(
+        self, request: GenerationRequest, width: int, height: int
+    ) -> dict[str, Any] | None:
+        """Warped frames and validity for NVS-Solver guidance (None when it is off), built as
+        the ``nvs_solver`` adapter builds them."""
+        if not self.conf["nvs_guidance"]:
+            return None
+        return guidance_targets(request, width, height, self.name)
+
+    def _guidance_config(self) -> Any:
+        """The :class:`trajattn.nvs_guidance.NVSGuidanceConfig` of the ``nvs_*`` options."""
+        from trajattn.nvs_guidance import NVSGuidanceConfig
+
+        conf = self.conf
+        return NVSGuidanceConfig(
+            lr=float(conf["nvs_lr"]),
+            weight_clamp=float(conf["nvs_weight_clamp"]),
+            refresh=bool(conf["nvs_refresh"]),
+            compat_cutoff=bool(conf["nvs_compat_cutoff"]),
+            latent_divisor=conf["nvs_latent_divisor"],
         )
