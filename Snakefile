@@ -34,6 +34,7 @@ RUN = R + "/{method}/f{frames}/{scene}__{camera}/seed{seed}"
 # Video suites re-shoot an input video per scene and frame count (paper Table 2).
 VIDEO = R + "/videos/f{frames}/{scene}"
 TABLE = "table2" if SUITE.is_video else "table1"
+METHODS_ARG = " ".join(shlex.quote(m) for m in METHODS)
 
 def one_of(names):
     """Wildcard regex matching exactly the configured names."""
@@ -219,10 +220,42 @@ rule score:
         "{params.ref_arg} > '{log}' 2>&1"
 
 
+def all_generated():
+    return [m.replace("/metrics.json", "/meta.json") for m in all_metrics()]
+
+
+def all_references():
+    if not SUITE.is_synthetic:
+        return []
+    return sorted({
+        f"{R}/reference/{combo.key}/done"
+        for frame_counts in METHOD_FRAMES.values()
+        for combo in SUITE.combinations(frame_counts)
+    })
+
+
+rule fid:
+    """FID/KID of each method's frames (one value per method and frame count) against the
+    exact renders (synthetic suites) or the conditioning images; without Inception weights
+    the rows say why, and the tables show '-' with that reason."""
+    input:
+        all_generated(),
+        all_references(),
+    output:
+        R + "/fid.csv",
+    log:
+        R + "/logs/fid.log",
+    resources:
+        gpu=0,
+    shell:
+        "{TRAJBENCH} fid --results {R} --out '{output}' {METHODS_ARG} > '{log}' 2>&1"
+
+
 rule aggregate:
     """metrics.csv, paper-style tables (md, tex, csv) and plots of the whole suite."""
     input:
         all_metrics(),
+        fid=R + "/fid.csv",
     output:
         table=R + f"/tables/{TABLE}.md",
         tex=R + f"/tables/{TABLE}.tex",

@@ -125,6 +125,29 @@ def _cmd_render_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fid(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from benchmark.fid import suite_fid
+    from benchmark.io import atomic_write_text
+
+    rows = suite_fid(args.results, args.methods, reference=args.reference)
+    columns = ["method", "num_frames", "fid", "kid", "num_gen", "num_ref", "num_runs",
+               "runs_skipped", "reference", "reason", "note", "extractor"]
+    atomic_write_text(args.out, pd.DataFrame(rows, columns=columns).to_csv(index=False))
+    for row in rows:
+        print(f"{row['method']} f{row['num_frames']}: FID={row['fid']} {row['reason'] or ''}")
+    return 0
+
+
+def _cmd_fetch_weights(args: argparse.Namespace) -> int:
+    from benchmark.weights import fetch_weights
+
+    for line in fetch_weights(args.names):
+        print(line)
+    return 0
+
+
 def _cmd_aggregate(args: argparse.Namespace) -> int:
     from benchmark.report import aggregate_suite
 
@@ -209,6 +232,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera-file", required=True, type=Path)
     p.add_argument("--out", required=True, type=Path, help="folder for the PNG frames")
     p.set_defaults(func=_cmd_render_reference)
+
+    p = sub.add_parser("fid", help="FID/KID of each method's frames against the reference set")
+    p.add_argument("--results", required=True, type=Path, help="results/{suite}")
+    p.add_argument("--out", required=True, type=Path, help="CSV file (one row per method, F)")
+    p.add_argument("--reference", choices=["auto", "renders", "conditioning"], default="auto",
+                   help="auto: exact renders where they exist, else the conditioning images")
+    p.add_argument("methods", nargs="+")
+    p.set_defaults(func=_cmd_fid)
+
+    p = sub.add_parser("fetch-weights", help="download model weights (networked machine)")
+    p.add_argument("names", nargs="*", help="what to fetch (default: inception); 'list' lists")
+    p.set_defaults(func=_cmd_fetch_weights)
 
     p = sub.add_parser("aggregate", help="tables and plots of a suite's results")
     p.add_argument("--results", required=True, type=Path, help="results/{suite}")

@@ -118,8 +118,7 @@ def inception_path() -> Path:
 
 def _fetch_hint() -> str:
     return (
-        "on a machine with internet run `python -c 'from benchmark.fid import "
-        "fetch_inception_weights; fetch_inception_weights()'` (trajbench fetch-weights), or "
+        "on a machine with internet run `trajbench fetch-weights inception`, or "
         f"download {INCEPTION_URL} to {inception_path()} (set {INCEPTION_DIR_ENV} to use "
         "another folder)"
     )

@@ -13,6 +13,27 @@ from benchmark.poses import load_poses
 from benchmark.tables import write_tables
 
 
+def load_fid_rows(path: Path) -> list[dict]:
+    """Rows of ``trajbench fid`` (empty when FID was not run); NaN cells become None."""
+    if not path.exists():
+        return []
+    table = pd.read_csv(path)
+    return [{k: (None if pd.isna(v) else v) for k, v in row.items()}
+            for row in table.to_dict("records")]
+
+
+def merge_fid(summary: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
+    """Suite-level FID/KID into the per-(frames, method) summary (one value: no CI)."""
+    out = summary.copy()
+    by_key = {(int(r["num_frames"]), r["method"]): r for r in rows}
+    for metric in ("fid", "kid"):
+        values = [by_key.get((int(f), m), {}).get(metric)
+                  for f, m in zip(out["num_frames"], out["method"], strict=True)]
+        out[metric] = pd.Series(values, index=out.index, dtype="float64")
+        out[f"{metric}_lo"] = out[f"{metric}_hi"] = float("nan")
+    return out
+
+
 def aggregate_suite(
     results_dir: str | Path,
     out_dir: str | Path,
@@ -30,7 +51,11 @@ def aggregate_suite(
         raise ValueError(f"no metrics.json under {root}")
     atomic_write_text(out / "metrics.csv", runs.to_csv(index=False))
     summary = summarise(runs)
-    write_tables(summary, out / "tables", title, table_name)
+    from benchmark.fid import fid_footnote
+
+    fid_rows = load_fid_rows(root / "fid.csv")
+    summary = merge_fid(summary, fid_rows)
+    write_tables(summary, out / "tables", title, table_name, fid_footnote(fid_rows))
     plot_metric_bars(summary, ["ate", "rpe_trans", "rpe_rot_deg"], out / "plots" / "errors.png")
     first_seed = runs["seed"].min()
     for (frames, scene, camera), group in runs[runs["seed"] == first_seed].groupby(

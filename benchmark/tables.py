@@ -62,7 +62,8 @@ FOOTNOTE = (
     "consecutive frames (RMSE; rotation in degrees); translations in units of the scene's "
     "median depth. Mean [95% bootstrap CI] over runs whose poses registered for >= 80% of "
     "frames; 'failed' counts the other runs (generation, COLMAP or alignment failures), which "
-    "are excluded from the means. Pure-rotation paths have no ATE. FID: '-' until computed. "
+    "are excluded from the means. Pure-rotation paths have no ATE. FID: one value per method "
+    "and frame count over all its generated frames (no CI); '-' where it was not computed. "
     "PSNR/SSIM: frames 1.. against the exact render of the path (synthetic suites only)."
 )
 
@@ -74,13 +75,19 @@ VIDEO_FOOTNOTE = (
 
 
 def write_tables(
-    summary: pd.DataFrame, out_dir: str | Path, title: str, table_name: str = "table1"
+    summary: pd.DataFrame,
+    out_dir: str | Path,
+    title: str,
+    table_name: str = "table1",
+    fid_note: str = "",
 ) -> list[Path]:
     """Write {table_name}.md/.tex/.csv (``table1``: image task, ``table2``: video task) and
-    summary.csv; returns their paths."""
+    summary.csv; ``fid_note`` (:func:`benchmark.fid.fid_footnote`) joins the footnote.
+    Returns their paths."""
     out = Path(out_dir)
     table = paper_table(summary, table_name)
     note = FOOTNOTE + (VIDEO_FOOTNOTE if table_name == "table2" else "")
+    note += f" {fid_note}" if fid_note else " FID was not run for this table."
     md = f"# {title}\n\n{table.to_markdown(index=False)}\n\n{note}\n"
     tex = table.to_latex(index=False, caption=f"{title}. {note}", label=f"tab:{table_name}")
     paths = [out / f"{table_name}.{ext}" for ext in ("md", "tex", "csv")]

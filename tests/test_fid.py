@@ -220,7 +220,7 @@ def test_no_inception_weights_gives_the_reason_not_a_number(monkeypatch, tmp_pat
     reason = F.inception_available()
     assert reason is not None
     assert str(tmp_path / "inception-2015-12-05.pt") in reason
-    assert "fetch_inception_weights" in reason and F.INCEPTION_URL in reason
+    assert "trajbench fetch-weights inception" in reason and F.INCEPTION_URL in reason
     result = F.fid_between(ref_images[:3], ref_images[3:8])
     assert (result.fid, result.kid, result.num_gen, result.num_ref) == (None, None, 3, 5)
     assert result.reason == reason
@@ -338,5 +338,41 @@ def test_suite_fid_without_weights_reports_the_reason(tmp_path, monkeypatch):
     monkeypatch.setenv(F.INCEPTION_DIR_ENV, str(tmp_path / "empty"))
     rows = F.suite_fid(tmp_path, "static", device="cpu")
     assert len(rows) == 1 and rows[0]["fid"] is None
-    assert rows[0]["num_gen"] == 36 and "fetch_inception_weights" in rows[0]["reason"]
+    assert rows[0]["num_gen"] == 36 and "fetch-weights" in rows[0]["reason"]
     assert "Missing FID" in F.fid_footnote(rows)
+
+
+def test_fid_rows_reach_the_paper_table(tmp_path, extractor):
+    """What `trajbench fid` writes is what the table shows, with the footnote's counts."""
+    import pandas as pd
+
+    from benchmark.report import load_fid_rows, merge_fid
+    from benchmark.tables import write_tables
+
+    fabricated_suite(tmp_path)
+    rows = F.suite_fid(tmp_path, ["gt_render", "static"], extractor=extractor, device="cpu")
+    pd.DataFrame(rows).to_csv(tmp_path / "fid.csv", index=False)
+    loaded = load_fid_rows(tmp_path / "fid.csv")
+    summary = pd.DataFrame({"num_frames": [4, 4, 4], "method": ["gt_render", "static", "other"],
+                            "runs": [12, 13, 1], "failed": [0, 1, 1]})
+    merged = merge_fid(summary, loaded)
+    static = next(r for r in rows if r["method"] == "static")
+    assert merged["fid"].iloc[1] == pytest.approx(static["fid"], rel=1e-9)
+    assert np.isnan(merged["fid"].iloc[2])  # no FID row for that method: '-' in the table
+    write_tables(merged, tmp_path / "tables", "t", fid_note=F.fid_footnote(loaded))
+    table = (tmp_path / "tables" / "table1.md").read_text()
+    assert f"{static['fid']:.1f}" in table and "static 4 frames: 36 vs 36" in table
+
+
+def test_fetch_weights_lists_sources_and_rejects_unknown_names():
+    import subprocess
+    import sys
+
+    listed = subprocess.run([sys.executable, "-m", "benchmark.cli", "fetch-weights", "list"],
+                            capture_output=True, text=True)
+    assert listed.returncode == 0
+    names = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert {"inception", "svd-xt", "trajattn", "cameractrl", "depth", "cotracker3"} <= set(names)
+    bad = subprocess.run([sys.executable, "-m", "benchmark.cli", "fetch-weights", "inceptoin"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "unknown weights" in bad.stderr + bad.stdout

@@ -147,3 +147,18 @@ def test_dry_run_honours_per_method_frame_counts(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "static/f14/" in out.stdout and "static/f25/" not in out.stdout
     assert "depth_warp/f14/" in out.stdout and "depth_warp/f25/" in out.stdout
+
+
+def test_fid_runs_and_the_table_says_why_it_is_missing(tiny_results):
+    from benchmark.fid import inception_available
+    from benchmark.report import load_fid_rows
+
+    rows = load_fid_rows(tiny_results / "fid.csv")
+    assert {r["method"] for r in rows} >= {"gt_render", "depth_warp", "static"}
+    reason = inception_available()
+    if reason is None:  # pragma: no cover - only where clean-fid's Inception is cached
+        assert all(r["fid"] is not None for r in rows if r["num_runs"])
+        return
+    table = (tiny_results / "tables" / "table1.md").read_text()
+    assert "Missing FID" in table and "fetch-weights" in table
+    assert all(r["fid"] is None and r["reason"] for r in rows)
