@@ -43,6 +43,7 @@ __all__ = [
     "CameraPath",
     "RealEstate10KClip",
     "invert_rigid",
+    "validate_intrinsics",
     "camera_path_to_dict",
     "camera_path_from_dict",
     "save_camera_path",
@@ -110,6 +111,28 @@ def _check_intrinsics(k: np.ndarray, label: str = "K") -> None:
         raise CameraFileError(
             f"{label}: focal lengths must be positive (fx={k[0, 0]}, fy={k[1, 1]})"
         )
+
+
+def validate_intrinsics(k: Any, label: str = "K") -> np.ndarray:
+    r"""Check intrinsics from outside the camera files (e.g. a method's returned K).
+
+    Args:
+        k: array-like, expected a (3, 3) pinhole matrix in pixels.
+        label: what to call it in the error (e.g. the file it came from).
+
+    Returns:
+        ``k`` as a float64 (3, 3) array.
+
+    Raises:
+        CameraFileError: not numeric, wrong shape, NaN/inf, not upper-triangular with
+            ``K[2] == (0, 0, 1)``, or a non-positive focal length; the message says which.
+    """
+    try:
+        arr = np.array(k, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise CameraFileError(f"{label}: cannot convert to a float array ({exc})") from exc
+    _check_intrinsics(arr, label)
+    return arr
 
 
 def _check_size(value: Any, label: str) -> int:
@@ -344,11 +367,18 @@ def save_camera_path(path: CameraPath, file: PathLike) -> Path:
 def load_camera_path(file: PathLike) -> CameraPath:
     """Read and validate a ``trajbench.camera_path/1`` JSON file.
 
-    Raises CameraFileError naming the file and the offending field; NaN/Infinity tokens, which
-    Python's json accepts, are rejected as non-finite values.
+    Raises CameraFileError naming the file and the offending field (FileNotFoundError when
+    there is no such file); NaN/Infinity tokens, which Python's json accepts, are rejected as
+    non-finite values.
     """
+    source = Path(file)
+    if not source.is_file():
+        what = "is a folder" if source.is_dir() else "does not exist"
+        raise FileNotFoundError(f"camera file {source} {what}")
     try:
-        text = Path(file).read_text(encoding="utf-8")
+        text = source.read_text(encoding="utf-8")
+        if not text.strip():
+            raise CameraFileError(f"{file}: malformed JSON (the file is empty)")
         data = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CameraFileError(f"{file}: malformed JSON ({exc})") from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -80,22 +81,55 @@ def write_frames(folder: str | Path, frames: np.ndarray) -> list[Path]:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as uint8 RGB (H, W, 3); raises ValueError naming an unreadable file."""
+    """Read an image file as uint8 RGB (H, W, 3).
+
+    Raises FileNotFoundError for a missing file (IsADirectoryError for a folder) and a
+    ValueError naming the file for an empty, corrupt or truncated one (OpenCV's decoder
+    rejects a PNG whose data or CRC is cut short).
+    """
     import cv2
 
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    file = Path(path)
+    if file.is_dir():
+        raise IsADirectoryError(f"image {file} is a folder, not an image file")
+    if not file.is_file():
+        raise FileNotFoundError(f"image {file} does not exist")
+    if file.stat().st_size == 0:
+        raise ValueError(f"cannot read image {file}: the file is empty (0 bytes)")
+    image = cv2.imread(str(file), cv2.IMREAD_COLOR)
     if image is None:
-        raise ValueError(f"cannot read image {path}")
+        raise ValueError(
+            f"cannot read image {file}: not a decodable image (corrupt, truncated or an "
+            "unsupported format)"
+        )
     return np.ascontiguousarray(image[..., ::-1])
 
 
+_FRAME_NAME = re.compile(r"^(\d{5})\.png$")
+
+
 def read_frames(folder: str | Path) -> tuple[np.ndarray, list[Path]]:
-    """Read the PNG frames of ``folder`` in name order: (F, H, W, 3) uint8 and their paths."""
-    paths = sorted(Path(folder).glob("*.png"))
+    """Read the PNG frames of ``folder`` in name order: (F, H, W, 3) uint8 and their paths.
+
+    Errors name the folder or file: FileNotFoundError for a missing folder, ValueError for an
+    empty folder, an unreadable frame, frames of different sizes, or a gap in the numbering of
+    ``00000.png, 00001.png, ...`` (a lost frame would otherwise shorten the clip silently).
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"frames folder {root} does not exist")
+    paths = sorted(root.glob("*.png"))
     if not paths:
-        raise ValueError(f"no PNG frames in {folder}")
+        raise ValueError(f"no PNG frames in {root} (empty frames folder)")
+    numbers = [_FRAME_NAME.match(p.name) for p in paths]
+    if all(numbers):
+        indices = [int(m.group(1)) for m in numbers if m]
+        missing = sorted(set(range(max(indices) + 1)) - set(indices))
+        if missing:
+            names = ", ".join(frame_name(i) for i in missing[:5])
+            raise ValueError(f"frames in {root} are not contiguous: missing {names}")
     frames = [read_image(p) for p in paths]
     shapes = {f.shape for f in frames}
     if len(shapes) != 1:
-        raise ValueError(f"frames in {folder} differ in size: {sorted(shapes)}")
+        raise ValueError(f"frames in {root} differ in size: {sorted(shapes)}")
     return np.stack(frames), paths

@@ -261,6 +261,9 @@ def camera_pose_errors(
             "ok", "ATE undefined: ground-truth camera centres are static (pure rotation)",
             None, None, float(rot), num_frames, n, n / num_frames,
         )
+    if _degenerate_path(est_c2w[:, :3, 3]) == "static":
+        # evo would say "Degenerate covariance rank": name the cause instead.
+        return failed("estimated camera centres are static: Sim(3) scale is undefined")
     align = True
     if kind == "collinear":
         # A straight GT path (dolly, truck, pedestal) leaves the rotation about the line free,

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from benchmark.cameras import CameraFileError, validate_intrinsics
 from benchmark.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -82,10 +83,34 @@ class RecoveredPoses:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RecoveredPoses:
-        if data.get("format") != POSES_FORMAT:
-            raise ValueError(f"not a poses file (format {data.get('format')!r})")
-        w2c = [None if p is None else np.asarray(p, dtype=np.float64) for p in data["w2c"]]
+    def from_dict(cls, data: Any) -> RecoveredPoses:
+        """Validate the ``trajbench.poses/1`` structure; ValueError names the bad field.
+
+        Non-finite numbers inside a pose are kept: scoring records them as a failed run."""
+        if not isinstance(data, dict) or data.get("format") != POSES_FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"not a poses file (format {found!r}, expected {POSES_FORMAT!r})")
+        if data.get("status") not in ("ok", "failed"):
+            raise ValueError(f"status: expected 'ok' or 'failed', got {data.get('status')!r}")
+        poses = data.get("w2c")
+        if not isinstance(poses, list):
+            raise ValueError(f"w2c: expected a list (one pose or null per frame), got {poses!r}")
+        w2c: list[np.ndarray | None] = []
+        for i, pose in enumerate(poses):
+            if pose is None:
+                w2c.append(None)
+                continue
+            try:
+                arr = np.asarray(pose, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"w2c[{i}]: not a numeric 4x4 matrix ({exc})") from exc
+            if arr.shape != (4, 4):
+                raise ValueError(f"w2c[{i}]: expected shape (4, 4) or null, got {arr.shape}")
+            w2c.append(arr)
+        if "num_frames" in data and data["num_frames"] != len(w2c):
+            raise ValueError(
+                f"num_frames: {data['num_frames']} but w2c has {len(w2c)} entries"
+            )
         return cls(
             w2c=w2c,
             status=data["status"],
@@ -99,8 +124,23 @@ def save_poses(poses: RecoveredPoses, path: str | Path) -> None:
     atomic_write_text(path, json.dumps(poses.to_dict(), indent=1))
 
 
+def _read_json(path: Path) -> Any:
+    """JSON content of ``path``; a malformed file is a ValueError naming it."""
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: malformed JSON ({exc})") from exc
+
+
 def load_poses(path: str | Path) -> RecoveredPoses:
-    return RecoveredPoses.from_dict(json.loads(Path(path).read_text()))
+    """Read a poses.json; errors (malformed JSON, wrong structure) name the file."""
+    file = Path(path)
+    try:
+        return RecoveredPoses.from_dict(_read_json(file))
+    except ValueError as exc:
+        if str(file) in str(exc):
+            raise
+        raise ValueError(f"{file}: {exc}") from exc
 
 
 @contextlib.contextmanager
@@ -168,6 +208,27 @@ def poses_of_largest_model(recs: dict[int, Any], names: list[str]) -> list[np.nd
     return w2c
 
 
+def _database_summary(pycolmap: Any, database: Path, num_frames: int) -> str:
+    """' (SIFT keypoints in k/F frames, n inlier matches)' from COLMAP's database, so a
+    failure says whether features or matches were missing; '' if it cannot be read."""
+    try:
+        db = pycolmap.Database.open(str(database))
+        try:
+            with_keypoints = sum(
+                db.num_keypoints_for_image(image.image_id) > 0 for image in db.read_all_images()
+            )
+            inliers = db.num_inlier_matches()
+        finally:
+            db.close()
+    except Exception:  # noqa: BLE001 - only decorates a failure reason
+        return ""
+    hint = ": blank or textureless frames?" if with_keypoints == 0 else ""
+    return (
+        f" (SIFT keypoints in {with_keypoints}/{num_frames} frames, {inliers} inlier "
+        f"matches{hint})"
+    )
+
+
 def recover_poses(
     image_paths: list[Path],
     K: np.ndarray,
@@ -183,8 +244,10 @@ def recover_poses(
         conf: options (defaults: the benchmark protocol).
 
     Returns:
-        RecoveredPoses; ``status == "failed"`` with a reason when fewer than
-        ``conf.min_registered`` of the frames register or COLMAP errors.
+        RecoveredPoses; ``status == "failed"`` with a reason when ``K`` is not a valid
+        pinhole matrix, fewer than ``conf.min_registered`` of the frames register, COLMAP
+        builds no model (the reason then says how many frames had SIFT keypoints and how
+        many inlier matches there were) or COLMAP errors.
     """
     import pycolmap
 
@@ -208,6 +271,10 @@ def recover_poses(
     names = [p.name for p in paths]
     none: list[np.ndarray | None] = [None] * len(paths)
     config = asdict(conf)
+    try:
+        K = validate_intrinsics(K, "intrinsics K")
+    except CameraFileError as exc:  # a method's K: recorded, COLMAP would fail obscurely
+        return RecoveredPoses(none, "failed", f"invalid {exc}", 0, config)
     if len(paths) < 2:
         return RecoveredPoses(none, "failed", f"{len(paths)} frame(s): nothing to match", 0, config)
 
@@ -259,7 +326,8 @@ def recover_poses(
         return RecoveredPoses(none, "failed", f"COLMAP error: {exc}", 0, config)
 
     if not recs:
-        return RecoveredPoses(none, "failed", "COLMAP reconstructed no model", 0, config)
+        why = _database_summary(pycolmap, database, len(paths))
+        return RecoveredPoses(none, "failed", f"COLMAP reconstructed no model{why}", 0, config)
     result = RecoveredPoses(poses_of_largest_model(recs, names), "ok", "", len(recs), config)
     if result.registered_ratio < conf.min_registered:
         result.status = "failed"
@@ -270,23 +338,59 @@ def recover_poses(
     return result
 
 
+def _check_run(run: Path, meta: dict[str, Any]) -> tuple[np.ndarray | None, list[Path], str]:
+    """K and frames of a run whose generation succeeded, or the reason they cannot be posed.
+
+    The method wrote them, so problems are recorded failures of that run (never a crash that
+    would stop the other runs): missing or invalid K.json, missing frames, or a frame count
+    that differs from meta.json's."""
+    k_file = run / "K.json"
+    frames = sorted((run / "frames").glob("*.png"))
+    try:
+        K = validate_intrinsics(_read_json(k_file), str(k_file))
+    except FileNotFoundError:
+        return None, frames, f"{k_file} is missing"
+    except ValueError as exc:  # CameraFileError is a ValueError
+        return None, frames, f"invalid intrinsics: {exc}"
+    expected = meta.get("num_frames")
+    if not frames:
+        return K, frames, f"no PNG frames in {run / 'frames'}"
+    if isinstance(expected, int) and len(frames) != expected:
+        return K, frames, (
+            f"{run / 'frames'} holds {len(frames)} PNG frames, meta.json says {expected}"
+        )
+    return K, frames, ""
+
+
 def run_poses(run_dir: str | Path, conf: PoseRecoveryConfig | None = None) -> RecoveredPoses:
-    """Pose stage of one run folder: frames/ + K.json + meta.json -> poses.json (+ sfm/)."""
+    """Pose stage of one run folder: frames/ + K.json + meta.json -> poses.json (+ sfm/).
+
+    A missing or malformed meta.json is an error (the generation stage has not run); every
+    problem of a generated run is recorded in poses.json with ``status: failed``."""
     run = Path(run_dir)
     conf = conf or PoseRecoveryConfig()
-    meta = json.loads((run / "meta.json").read_text())
+    meta_file = run / "meta.json"
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"{meta_file} is missing: run the generate stage first")
+    meta = _read_json(meta_file)
+    if not isinstance(meta, dict) or "status" not in meta:
+        raise ValueError(f"{meta_file}: expected a JSON object with a 'status'")
+    num = meta.get("num_frames")
+    num = num if isinstance(num, int) and num > 0 else 0
     if meta.get("status") != "ok":
-        num = int(meta.get("num_frames") or 0)
         result = RecoveredPoses(
             [None] * num, "failed", f"generation failed: {meta.get('reason', '')}", 0,
             asdict(conf),
         )
     else:
-        K = np.asarray(json.loads((run / "K.json").read_text()), dtype=np.float64)
-        frames = sorted((run / "frames").glob("*.png"))
-        result = recover_poses(frames, K, run / "sfm", conf)
-        # Keep the log, drop the database and models (large, and rebuilt on demand).
-        (run / "sfm" / "database.db").unlink(missing_ok=True)
-        shutil.rmtree(run / "sfm" / "models", ignore_errors=True)
+        K, frames, problem = _check_run(run, meta)
+        if problem:
+            result = RecoveredPoses([None] * (num or len(frames)), "failed", problem, 0,
+                                    asdict(conf))
+        else:
+            result = recover_poses(frames, K, run / "sfm", conf)
+            # Keep the log, drop the database and models (large, and rebuilt on demand).
+            (run / "sfm" / "database.db").unlink(missing_ok=True)
+            shutil.rmtree(run / "sfm" / "models", ignore_errors=True)
     save_poses(result, run / "poses.json")
     return result
