@@ -23,6 +23,11 @@ from benchmark.io import atomic_write_text, read_image, write_npy, write_png
 from benchmark.suites import Suite
 
 
+#: Fewest pixels with finite positive depth for a usable depth map; invalid pixels are
+#: untrackable (Alg. 3), but a map that is mostly invalid means a broken depth stage.
+MIN_VALID_DEPTH = 0.5
+
+
 @dataclass
 class SceneView:
     """The conditioning view of a scene as stored on disk."""
@@ -73,6 +78,12 @@ def load_scene_view(scene_dir: str | Path) -> SceneView:
         depth = np.load(folder / "depth.npy")
         if depth.shape != image.shape[:2]:
             raise ValueError(f"{folder}/depth.npy is {depth.shape}, image is {image.shape[:2]}")
+        usable = float(np.mean(np.isfinite(depth) & (depth > 0)))
+        if usable < MIN_VALID_DEPTH:
+            raise ValueError(
+                f"{folder}/depth.npy: only {usable:.0%} of its pixels have a finite positive "
+                f"depth (< {MIN_VALID_DEPTH:.0%}): regenerate it (prepare-scene)"
+            )
     spec = None
     if (folder / "scene.json").exists():
         spec = json.loads((folder / "scene.json").read_text())
