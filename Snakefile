@@ -31,9 +31,11 @@ R = f"{config['results']}/{SUITE.name}"
 # The `trajbench` CLI of the interpreter running Snakemake (works without an activated venv).
 TRAJBENCH = f"{shlex.quote(sys.executable)} -m benchmark.cli"
 RUN = R + "/{method}/f{frames}/{scene}__{camera}/seed{seed}"
-# Video suites re-shoot an input video per scene and frame count (paper Table 2).
+# Video suites re-shoot an input video per scene and frame count (paper Table 2); editing
+# suites keep its motion from an edited first frame (paper Sec. 4.3).
 VIDEO = R + "/videos/f{frames}/{scene}"
-TABLE = "table2" if SUITE.is_video else "table1"
+EDIT = R + "/edits/{scene}"
+TABLE = "table_edit" if SUITE.is_editing else "table2" if SUITE.is_video else "table1"
 METHODS_ARG = " ".join(shlex.quote(m) for m in METHODS)
 
 def one_of(names):
@@ -126,6 +128,29 @@ def video_arg(wc):
     return f"--video-dir '{R}/videos/f{wc.frames}/{wc.scene}'" if SUITE.is_video else ""
 
 
+rule edit:
+    """Editing suites: the scene's edited first frame and the edit's recipe."""
+    input:
+        rules.scene.output,
+    output:
+        image=EDIT + "/image.png",
+        recipe=EDIT + "/edit.json",
+    log:
+        R + "/logs/edit/{scene}.log",
+    shell:
+        "{TRAJBENCH} prepare-edit --suite {SUITE.path} --scene {wildcards.scene} "
+        "--scene-dir {R}/scenes/{wildcards.scene} --out \"$(dirname '{output.recipe}')\" "
+        "> '{log}' 2>&1"
+
+
+def edit_input(wc):
+    return f"{R}/edits/{wc.scene}/edit.json" if SUITE.is_editing else []
+
+
+def edit_arg(wc):
+    return f"--edit-dir '{R}/edits/{wc.scene}'" if SUITE.is_editing else ""
+
+
 rule camera:
     """Parametric camera path from the scene's view, scaled by its median depth (video
     suites: applied on top of the input video's cameras)."""
@@ -150,17 +175,19 @@ rule generate:
         rules.scene.output,
         camera=rules.camera.output,
         video=video_input,
+        edit=edit_input,
     output:
         RUN + "/meta.json",
     log:
         RUN + "/generate.log",
     params:
         video=video_arg,
+        edit=edit_arg,
     resources:
         gpu=lambda wc: 0 if wc.method in ("gt_render", "depth_warp", "static") else 1,
     shell:
         "{TRAJBENCH} generate --method {wildcards.method} --scene-dir {R}/scenes/{wildcards.scene} "
-        "--camera-file '{input.camera}' --seed {wildcards.seed} {params.video} "
+        "--camera-file '{input.camera}' --seed {wildcards.seed} {params.video} {params.edit} "
         "--out \"$(dirname '{output}')\" > '{log}' 2>&1"
 
 
@@ -179,18 +206,22 @@ rule poses:
 
 
 rule reference:
-    """Exact render of a synthetic scene along the path: the fidelity reference."""
+    """Exact render of a synthetic scene along the path: the fidelity reference (editing
+    suites: of the edited scene, the exact edited video)."""
     input:
         rules.scene.output,
         camera=rules.camera.output,
+        edit=edit_input,
     output:
         done=R + "/reference/f{frames}/{scene}__{camera}/done",
     log:
         R + "/logs/reference/f{frames}/{scene}__{camera}.log",
+    params:
+        edit=edit_arg,
     shell:
         "{TRAJBENCH} render-reference --scene-dir {R}/scenes/{wildcards.scene} "
-        "--camera-file '{input.camera}' --out \"$(dirname '{output.done}')\" > '{log}' 2>&1 "
-        "&& touch '{output.done}'"
+        "--camera-file '{input.camera}' {params.edit} --out \"$(dirname '{output.done}')\" "
+        "> '{log}' 2>&1 && touch '{output.done}'"
 
 
 def reference_input(wc):
@@ -200,11 +231,15 @@ def reference_input(wc):
 
 
 rule score:
-    """ATE / RPE (evo), CamI2V errors and, on synthetic scenes, PSNR/SSIM to the exact render."""
+    """ATE / RPE (evo), CamI2V errors, on synthetic scenes PSNR/SSIM to the exact render, the
+    trajectory end-point error of runs that saved their trajectories, and on editing suites
+    track agreement with the original video and persistence of the edit."""
     input:
         poses=RUN + "/poses.json",
         camera=R + "/cameras/f{frames}/{scene}/{camera}.json",
         reference=reference_input,
+        video=lambda wc: video_input(wc) if SUITE.is_editing else [],
+        edit=edit_input,
     output:
         RUN + "/metrics.json",
     log:
@@ -215,9 +250,10 @@ rule score:
             if input.reference
             else ""
         ),
+        edit=lambda wc: f"{video_arg(wc)} {edit_arg(wc)}" if SUITE.is_editing else "",
     shell:
         "{TRAJBENCH} score --run-dir \"$(dirname '{input.poses}')\" --camera-file '{input.camera}' "
-        "{params.ref_arg} > '{log}' 2>&1"
+        "{params.ref_arg} {params.edit} > '{log}' 2>&1"
 
 
 def all_generated():

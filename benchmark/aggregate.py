@@ -25,7 +25,21 @@ METRICS: dict[str, bool] = {
     "fid": False,
     "psnr": True,
     "ssim": True,
+    # point-track scores (benchmark.track_metrics), px or 0-255 colour difference
+    "traj_epe": False,
+    "traj_epe_fraction": True,  # of the conditioning-valid points, those the tracker kept
+    "track_epe": False,
+    "track_epe_fraction": True,
+    "edit_persistence": False,
+    "edit_persistence_region": False,
 }
+
+#: Metrics of the generated frames themselves: averaged over every run that has them (they
+#: need no recovered poses), unlike the pose errors (over runs whose poses registered).
+FRAME_METRICS = frozenset(
+    {"psnr", "ssim", "fid", "traj_epe", "traj_epe_fraction", "track_epe", "track_epe_fraction",
+     "edit_persistence", "edit_persistence_region"}
+)
 
 
 def collect(results_dir: str | Path, metric_files: list[str | Path] | None = None) -> pd.DataFrame:
@@ -83,7 +97,8 @@ def _ci95(values: pd.Series) -> tuple[float, float]:
 
 def summarise(runs: pd.DataFrame, by: tuple[str, ...] = ("num_frames", "method")) -> pd.DataFrame:
     """Per-group counts, failure rate, and mean with 95% bootstrap CI (``{metric}_lo`` /
-    ``{metric}_hi``) of each metric over successful runs (fidelity: over generated runs)."""
+    ``{metric}_hi``) of each metric over successful runs (:data:`FRAME_METRICS`: over generated
+    runs); ``gen_failed`` counts runs whose generation failed."""
     records = []
     for keys, group in runs.groupby(list(by), sort=True):
         ok = group[group["status"] == "ok"]
@@ -93,8 +108,10 @@ def summarise(runs: pd.DataFrame, by: tuple[str, ...] = ("num_frames", "method")
             failed=int((group["status"] != "ok").sum()),
             failure_rate=float((group["status"] != "ok").mean()),
         )
+        if "generation_status" in group:
+            record["gen_failed"] = int((group["generation_status"] != "ok").sum())
         for metric in METRICS:
-            source = ok if metric not in ("psnr", "ssim", "fid") else group
+            source = group if metric in FRAME_METRICS else ok
             record[metric] = float(source[metric].mean()) if source[metric].notna().any() else None
             record[f"{metric}_lo"], record[f"{metric}_hi"] = _ci95(source[metric])
         records.append(record)

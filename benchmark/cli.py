@@ -93,7 +93,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from benchmark.generate import run_generation
 
     meta = run_generation(
-        args.method, args.scene_dir, args.camera_file, args.seed, args.out, args.video_dir
+        args.method, args.scene_dir, args.camera_file, args.seed, args.out, args.video_dir,
+        args.edit_dir,
     )
     print(f"{args.method}: {meta['status']} {meta.get('reason', '')}".rstrip())
     return 0
@@ -113,7 +114,8 @@ def _cmd_poses(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     from benchmark.score import score_run
 
-    out = score_run(args.run_dir, args.camera_file, args.reference_dir)
+    out = score_run(args.run_dir, args.camera_file, args.reference_dir,
+                    video_dir=args.video_dir, edit_dir=args.edit_dir)
     print(f"score: {out['status']} ATE={out.get('ate')} {out.get('reason') or ''}".rstrip())
     return 0
 
@@ -121,7 +123,18 @@ def _cmd_score(args: argparse.Namespace) -> int:
 def _cmd_render_reference(args: argparse.Namespace) -> int:
     from benchmark.score import render_reference
 
-    render_reference(args.scene_dir, args.camera_file, args.out)
+    render_reference(args.scene_dir, args.camera_file, args.out, args.edit_dir)
+    return 0
+
+
+def _cmd_prepare_edit(args: argparse.Namespace) -> int:
+    from benchmark.editing import prepare_edit
+    from benchmark.suites import load_suite
+
+    suite = load_suite(args.suite)
+    if not suite.is_editing:
+        raise ValueError(f"suite {suite.name!r} is not an editing suite (kind {suite.kind})")
+    prepare_edit(suite, args.scene, args.scene_dir, args.out)
     return 0
 
 
@@ -204,6 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="video folder")
     p.set_defaults(func=_cmd_prepare_video)
 
+    p = sub.add_parser("prepare-edit", help="write a scene's edited first frame (editing suites)")
+    p.add_argument("--suite", required=True, help="suite name or YAML path")
+    p.add_argument("--scene", required=True)
+    p.add_argument("--scene-dir", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path, help="edit folder")
+    p.set_defaults(func=_cmd_prepare_edit)
+
     p = sub.add_parser("generate", help="run a method preset on a scene and camera path")
     p.add_argument("--method", required=True, help="method preset (configs/methods) or name")
     p.add_argument("--scene-dir", required=True, type=Path)
@@ -211,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, type=Path, help="run folder")
     p.add_argument("--video-dir", type=Path, default=None, help="input video (video suites)")
+    p.add_argument("--edit-dir", type=Path, default=None,
+                   help="editing suites: the edit (edited first frame, edited scene)")
     p.set_defaults(func=_cmd_generate)
 
     p = sub.add_parser("poses", help="recover poses of a run's frames with COLMAP")
@@ -225,12 +247,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", required=True, type=Path)
     p.add_argument("--camera-file", required=True, type=Path)
     p.add_argument("--reference-dir", type=Path, help="exact render of the path (fidelity)")
+    p.add_argument("--video-dir", type=Path, default=None,
+                   help="editing suites: the original video (track agreement, persistence)")
+    p.add_argument("--edit-dir", type=Path, default=None,
+                   help="editing suites: the edit (its edited first frame)")
     p.set_defaults(func=_cmd_score)
 
     p = sub.add_parser("render-reference", help="render a synthetic scene along a path")
     p.add_argument("--scene-dir", required=True, type=Path)
     p.add_argument("--camera-file", required=True, type=Path)
     p.add_argument("--out", required=True, type=Path, help="folder for the PNG frames")
+    p.add_argument("--edit-dir", type=Path, default=None,
+                   help="editing suites: render the edited scene (the exact edited video)")
     p.set_defaults(func=_cmd_render_reference)
 
     p = sub.add_parser("fid", help="FID/KID of each method's frames against the reference set")
@@ -249,8 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", required=True, type=Path, help="results/{suite}")
     p.add_argument("--out", required=True, type=Path, help="folder for tables and plots")
     p.add_argument("--title", default="")
-    p.add_argument("--table", choices=["table1", "table2"], default="table1",
-                   help="table1: image camera control; table2: video camera control")
+    p.add_argument("--table", choices=["table1", "table2", "table_edit"], default="table1",
+                   help="table1: image camera control; table2: video camera control; "
+                   "table_edit: first-frame-guided editing")
     p.add_argument("metrics", nargs="*", type=Path, help="metrics.json files (default: all)")
     p.set_defaults(func=_cmd_aggregate)
     return parser

@@ -91,9 +91,12 @@ def run_generation(
     seed: int,
     out_dir: str | Path,
     video_dir: str | Path | None = None,
+    edit_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Generate one clip and record it; returns the meta.json content. ``video_dir``: the
-    input video of a video camera-control clip (:mod:`benchmark.videos`)."""
+    input video of a video camera-control or editing clip (:mod:`benchmark.videos`);
+    ``edit_dir``: editing clips, the edit (:mod:`benchmark.editing`): its edited first frame
+    is the conditioning image and methods that render the scene get the *edited* scene."""
     from methods import create_method
     from methods.base import GenerationRequest, MethodUnavailable
 
@@ -110,6 +113,7 @@ def run_generation(
         "scene_dir": str(scene_dir),
         "camera_file": str(camera_file),
         "video_dir": None if video_dir is None else str(video_dir),
+        "edit_dir": None if edit_dir is None else str(edit_dir),
         "environment": environment_info(),
     }
     start = time.perf_counter()
@@ -118,12 +122,21 @@ def run_generation(
         camera = load_camera_path(camera_file)
         method = create_method(preset["adapter"], preset["args"])
         video = None if video_dir is None else load_video(video_dir)
+        image, synthetic = scene.image, None
+        if edit_dir is not None:
+            from benchmark.editing import load_edit, load_edited_scene
+
+            image = load_edit(edit_dir).image
+            if method.needs_scene:
+                synthetic = load_edited_scene(scene_dir, edit_dir)
+        elif method.needs_scene:
+            synthetic = scene.synthetic_scene()
         request = GenerationRequest(
-            image=scene.image,
+            image=image,
             camera=camera,
             seed=seed,
             depth=scene.depth,
-            scene=scene.synthetic_scene() if method.needs_scene else None,
+            scene=synthetic,
             video=None if video is None else video.frames,
             video_depth=None if video is None else video.depths,
             video_camera=None if video is None else video.camera,

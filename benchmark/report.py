@@ -42,7 +42,8 @@ def aggregate_suite(
     table_name: str = "table1",
 ) -> pd.DataFrame:
     """Write ``metrics.csv``, ``tables/`` and ``plots/`` under ``out_dir``; returns the runs.
-    ``table_name``: ``table1`` (image camera control) or ``table2`` (video)."""
+    ``table_name``: ``table1`` (image camera control), ``table2`` (video) or ``table_edit``
+    (first-frame-guided editing)."""
     from benchmark.cameras import load_camera_path
 
     root, out = Path(results_dir), Path(out_dir)
@@ -56,7 +57,10 @@ def aggregate_suite(
     fid_rows = load_fid_rows(root / "fid.csv")
     summary = merge_fid(summary, fid_rows)
     write_tables(summary, out / "tables", title, table_name, fid_footnote(fid_rows))
-    plot_metric_bars(summary, ["ate", "rpe_trans", "rpe_rot_deg"], out / "plots" / "errors.png")
+    plotted = ["ate", "rpe_trans", "rpe_rot_deg"]
+    if table_name == "table_edit":  # editing: the track scores are the point, poses are extra
+        plotted = ["track_epe", "edit_persistence", *plotted]
+    plot_metric_bars(summary, plotted, out / "plots" / "errors.png")
     first_seed = runs["seed"].min()
     for (frames, scene, camera), group in runs[runs["seed"] == first_seed].groupby(
         ["num_frames", "scene", "camera"]

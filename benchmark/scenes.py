@@ -22,7 +22,6 @@ from benchmark.cameras import CameraPath, camera_path_from_dict, camera_path_to_
 from benchmark.io import atomic_write_text, read_image, write_npy, write_png
 from benchmark.suites import Suite
 
-
 #: Fewest pixels with finite positive depth for a usable depth map; invalid pixels are
 #: untrackable (Alg. 3), but a map that is mostly invalid means a broken depth stage.
 MIN_VALID_DEPTH = 0.5

@@ -84,17 +84,24 @@ class Suite:
 
     @property
     def is_synthetic(self) -> bool:
-        """Procedural scenes (exact depth, ground-truth renders): ``synthetic`` and
-        ``synthetic-video``."""
-        return self.kind in ("synthetic", "synthetic-video")
+        """Procedural scenes (exact depth, ground-truth renders): ``synthetic``,
+        ``synthetic-video`` and ``synthetic-editing``."""
+        return self.kind in ("synthetic", "synthetic-video", "synthetic-editing")
 
     @property
     def is_video(self) -> bool:
-        """Video camera control: each clip re-shoots an input video (paper Table 2)."""
-        return self.kind in ("synthetic-video", "video")
+        """Each clip starts from an input video: video camera control (paper Table 2, the
+        clip re-shoots it) and first-frame-guided editing (the clip keeps its motion)."""
+        return self.kind in ("synthetic-video", "video", "synthetic-editing")
+
+    @property
+    def is_editing(self) -> bool:
+        """First-frame-guided editing (paper Sec. 4.3, Fig. 8): each scene has an input video
+        and an edit of its first frame; methods must show the edit with the video's motion."""
+        return self.kind == "synthetic-editing"
 
     def video_camera(self, scene: str) -> str:
-        """synthetic-video: the path the scene's input video is filmed along."""
+        """Synthetic video suites: the path the scene's input video is filmed along."""
         return self.scene(scene).get("video_camera", self.data["video_camera"])
 
     @property
@@ -180,8 +187,10 @@ def load_suite(name_or_path: str | Path) -> Suite:
                 f"{path}: methods/{entry['name']}: num_frames {entry['num_frames']} must be "
                 f"among the suite's num_frames {data['num_frames']}"
             )
+    if data["kind"] == "synthetic-editing":
+        _check_editing(data, path)
     paths = [("cameras", c) for c in data["cameras"]]
-    if data["kind"] == "synthetic-video":
+    if data["kind"] in ("synthetic-video", "synthetic-editing"):
         paths.append(("video_camera", data["video_camera"]))
         paths += [(f"scenes/{s['name']}/video_camera", s["video_camera"])
                   for s in data["scenes"] if "video_camera" in s]
@@ -191,3 +200,21 @@ def load_suite(name_or_path: str | Path) -> Suite:
         except ValueError as exc:
             raise SuiteError(f"{path}: {field_name}: {exc}") from exc
     return Suite(data=data, path=path)
+
+
+def _check_editing(data: dict[str, Any], path: Path) -> None:
+    """Editing suites keep the input video's cameras (no re-shoot) and edit every scene."""
+    from benchmark.editing import parse_edit
+
+    if data["cameras"] != ["static"]:
+        raise SuiteError(
+            f"{path}: cameras: an editing suite keeps the input video's own cameras, so its "
+            f"only camera path is 'static' (identity offsets), got {data['cameras']}"
+        )
+    for scene in data["scenes"]:
+        if "edit" not in scene:
+            raise SuiteError(f"{path}: scenes/{scene['name']}: an editing scene needs 'edit'")
+        try:
+            parse_edit(scene["edit"])
+        except ValueError as exc:
+            raise SuiteError(f"{path}: scenes/{scene['name']}/edit: {exc}") from exc

@@ -4,7 +4,10 @@ Layout of the paper's Table 1 (image camera control): one block per frame count,
 method, columns ATE, RPE trans, RPE rot (deg), FID, plus what the paper does not show and a
 reader needs: how many runs failed pose recovery, and fidelity to the ground-truth render where
 there is one. Table 2 (video camera control) has the same columns without the frame-count
-block when a suite has one frame count.
+block when a suite has one frame count. Both gain a ``traj EPE`` column (not a paper column)
+when some method saved its conditioning trajectories. ``table_edit`` (first-frame-guided
+editing, paper Sec. 5.4, which reports no numbers): track EPE against the original video, edit
+persistence, PSNR/SSIM against the exact edited video, and generation failures.
 """
 
 from __future__ import annotations
@@ -40,18 +43,73 @@ def _cell(mean: float | None, lo: float | None, hi: float | None, digits: int) -
     return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
+#: Extra columns (issue 8 item 6), shown only where some run has them.
+TRAJ_COLUMNS = {"traj_epe": ("traj EPE (px)", 2), "traj_epe_fraction": ("traj tracked (%)", 0)}
+
+#: ``table_edit``: first-frame-guided editing.
+EDIT_COLUMNS = {
+    "track_epe": ("track EPE (px)", 2),
+    "track_epe_fraction": ("tracked (%)", 0),
+    "edit_persistence": ("edit persistence", 1),
+    "psnr": ("PSNR (dB)", 2),
+    "ssim": ("SSIM", 3),
+}
+
+
+#: Fractions shown as percentages.
+PERCENT = frozenset({"traj_epe_fraction", "track_epe_fraction"})
+
+
+def _value_cell(row: pd.Series, key: str, digits: int) -> str:
+    """The table cell of metric ``key`` in a summary row (percent for :data:`PERCENT`)."""
+    values = [row.get(key), row.get(f"{key}_lo"), row.get(f"{key}_hi")]
+    if key in PERCENT:
+        values = [None if _missing(v) else 100 * v for v in values]
+    return _cell(*values, digits)
+
+
+def _present(summary: pd.DataFrame, key: str) -> bool:
+    return key in summary and pd.to_numeric(summary[key], errors="coerce").notna().any()
+
+
 def paper_table(summary: pd.DataFrame, table: str = "table1") -> pd.DataFrame:
     """Table 1 layout: setting | method | ATE | RPE trans | RPE rot | FID, then the failure
-    count and fidelity columns; ``table2`` drops the setting when there is one frame count."""
+    count and fidelity columns (and traj EPE where present); ``table2`` drops the setting when
+    there is one frame count; ``table_edit``: :func:`edit_table`."""
+    if table == "table_edit":
+        return edit_table(summary)
     rows = []
     with_setting = table == "table1" or summary["num_frames"].nunique() > 1
+    columns = dict(COLUMNS)
+    if _present(summary, "traj_epe_fraction"):
+        columns.update(TRAJ_COLUMNS)
     for _, row in summary.iterrows():
         out = {"setting": f"{int(row['num_frames'])} frames"} if with_setting else {}
         out["method"] = row["method"]
-        for key, (label, digits) in COLUMNS.items():
-            out[label] = _cell(row.get(key), row.get(f"{key}_lo"), row.get(f"{key}_hi"), digits)
+        for key, (label, digits) in columns.items():
+            out[label] = _value_cell(row, key, digits)
             if key == "fid":
                 out["failed"] = f"{int(row['failed'])}/{int(row['runs'])}"
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def edit_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """setting (several frame counts only) | method | track EPE | edit persistence | PSNR |
+    SSIM (| traj EPE where present) | failed (generation failures / runs)."""
+    rows = []
+    with_setting = summary["num_frames"].nunique() > 1
+    columns = dict(EDIT_COLUMNS)
+    if _present(summary, "traj_epe_fraction"):
+        columns.update(TRAJ_COLUMNS)
+    for _, row in summary.iterrows():
+        out = {"setting": f"{int(row['num_frames'])} frames"} if with_setting else {}
+        out["method"] = row["method"]
+        for key, (label, digits) in columns.items():
+            out[label] = _value_cell(row, key, digits)
+        failed = row.get("gen_failed")
+        failed = row["failed"] if _missing(failed) else failed
+        out["failed"] = f"{int(failed)}/{int(row['runs'])}"
         rows.append(out)
     return pd.DataFrame(rows)
 
@@ -68,6 +126,28 @@ FOOTNOTE = (
 )
 
 
+TRAJ_EPE_FOOTNOTE = (
+    " traj EPE (not a paper metric): the generated frames tracked (weight-free DIS tracker) "
+    "from the frame-0 points of the trajectories the method was conditioned on (a subsampled "
+    "grid, stride 8 px by default); median px distance to them over points valid in both, "
+    "frames 1 onwards, mean over runs; 'traj tracked': the percentage of conditioning-valid "
+    "points the tracker kept (frames it cannot track, e.g. noise, leave none: EPE '-')."
+)
+
+EDIT_FOOTNOTE = (
+    "First-frame-guided editing: each method gets the edited first frame and the original "
+    "video (with its depth and cameras) and must keep the video's motion. track EPE: the "
+    "output and the original video tracked (weight-free DIS tracker) from the same stride-8 "
+    "frame-0 grid of the output; median px distance over points visible in both, frames 1 "
+    "onwards; 'tracked': the percentage of the original video's visible points also tracked in "
+    "the output. edit persistence: mean absolute RGB difference (0-255) between the output "
+    "sampled along the original video's tracks and the edited first frame at the tracks' "
+    "start, both blurred (sigma 2 px), frames 1 onwards. PSNR/SSIM: frames 1 onwards "
+    "against the exact edited video (the edited synthetic scene "
+    "rendered along the original path). Mean [95% bootstrap CI] over generated runs; "
+    "'failed' counts runs whose generation failed. Lower is better for EPE and persistence."
+)
+
 VIDEO_FOOTNOTE = (
     " Video camera control: each clip re-shoots an input video; the ground-truth cameras are "
     "the requested offsets applied to the input video's own cameras frame by frame."
@@ -81,13 +161,18 @@ def write_tables(
     table_name: str = "table1",
     fid_note: str = "",
 ) -> list[Path]:
-    """Write {table_name}.md/.tex/.csv (``table1``: image task, ``table2``: video task) and
-    summary.csv; ``fid_note`` (:func:`benchmark.fid.fid_footnote`) joins the footnote.
-    Returns their paths."""
+    """Write {table_name}.md/.tex/.csv (``table1``: image task, ``table2``: video task,
+    ``table_edit``: editing) and summary.csv; ``fid_note``
+    (:func:`benchmark.fid.fid_footnote`) joins the footnote. Returns their paths."""
     out = Path(out_dir)
     table = paper_table(summary, table_name)
-    note = FOOTNOTE + (VIDEO_FOOTNOTE if table_name == "table2" else "")
-    note += f" {fid_note}" if fid_note else " FID was not run for this table."
+    if table_name == "table_edit":
+        note = EDIT_FOOTNOTE
+    else:
+        note = FOOTNOTE + (VIDEO_FOOTNOTE if table_name == "table2" else "")
+        note += f" {fid_note}" if fid_note else " FID was not run for this table."
+    if _present(summary, "traj_epe_fraction"):
+        note += TRAJ_EPE_FOOTNOTE
     md = f"# {title}\n\n{table.to_markdown(index=False)}\n\n{note}\n"
     tex = table.to_latex(index=False, caption=f"{title}. {note}", label=f"tab:{table_name}")
     paths = [out / f"{table_name}.{ext}" for ext in ("md", "tex", "csv")]

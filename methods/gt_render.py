@@ -1,7 +1,9 @@
 """``gt_render``: renders the synthetic scene along the path (the harness's noise floor).
 
 Its frames are the exact truth, so its pose errors are what pose recovery and the metrics
-themselves cost. It only works on synthetic scenes; anywhere else it says so.
+themselves cost. It only works on synthetic scenes; anywhere else it says so. On editing
+suites the harness hands it the *edited* scene (:mod:`benchmark.editing`), so it renders the
+exact edited video along the original video's cameras: the editing task's upper bound.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ class GroundTruthRender(Method):
     def generate(self, request: GenerationRequest) -> GenerationResult:
         if request.scene is None:
             raise MethodUnavailable(
-                "gt_render needs a synthetic scene (suites of kind 'synthetic'); this clip "
+                "gt_render needs a synthetic scene (suites of kind 'synthetic', "
+                "'synthetic-video' or 'synthetic-editing'); this clip "
                 "comes from a real image, whose other views cannot be rendered"
             )
         from benchmark.synthetic import render_frames

@@ -1,7 +1,8 @@
 """``static``: repeats the conditioning image for every frame (a negative control).
 
 Its poses cannot be recovered (no parallax), so it must show up as a failure or a large error:
-if a metric ever rewards it, the metric is broken.
+if a metric ever rewards it, the metric is broken. On editing suites it repeats the edited
+first frame: the edit persists but the video's motion is lost (large track EPE).
 """
 
 from __future__ import annotations

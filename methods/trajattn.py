@@ -26,6 +26,11 @@ clamp 0.6. Deviation: the official guidance pass predicts x0 *without* trajector
 (``use_traj=False``) on four latent crops; ours reuses the pipeline's own prediction, which
 attends along the trajectories (see :mod:`trajattn.nvs_guidance` for the other deviations).
 
+Every run returns the trajectories it was conditioned on, subsampled to a
+``trajectory_extras_stride`` grid of the output frames (``extras``: ``tracks (F, L, 2)`` in the
+output frames' pixels, ``visible (F, L)``), so the score stage can measure whether the video
+follows them (``traj_epe``, :mod:`benchmark.score`).
+
 ``tiny: true`` swaps SVD for a tiny random pipeline (:mod:`trajattn.tiny`): it runs on a CPU
 in seconds and checks the wiring only (its frames are noise).
 """
@@ -61,6 +66,9 @@ class TrajectoryAttentionMethod(Method):
         "tracker": "dis",  # dis (weight-free), lk, cotracker3 (official: CoTracker2)
         "tracker_options": {},  # e.g. {checkpoint: scaled_offline.pth} for cotracker3
         "video_track_stride": 4,  # pixel stride of the tracked frame-0 grid
+        # conditioning trajectories kept in extras (for traj_epe): pixel stride of their grid,
+        # a multiple of the conditioning grid's stride (rounded up); null: none kept
+        "trajectory_extras_stride": 8,
         # "Ours w. NVS-Solver" (Table 2): NVS-Solver guidance on top of trajectory attention
         "nvs_guidance": False,
         "nvs_lr": 0.02,  # official My_SVD.__call__ lr
@@ -136,13 +144,15 @@ class TrajectoryAttentionMethod(Method):
                 request, width, height
             )
         else:
+            from trajattn.trajectories import trajectories_from_depth
+
             cam = request.camera
             image, depth, K, crop = fit_to_resolution(
                 request.image, request.depth, cam.K, width, height
             )
-            trajectory_kwargs = {
-                "depth": depth, "K": K, "w2c": cam.w2c, "track_stride": conf["track_stride"]
-            }
+            # What the pipeline computes from depth + K + w2c, computed here to keep a subset.
+            traj = trajectories_from_depth(depth, K, cam.w2c, stride=int(conf["track_stride"]))
+            trajectory_kwargs = {"tracks": traj.tracks, "visible": traj.visible}
             info = {"mode": "image", "trajectories": "paper Alg. 3 (depth + camera path)"}
         targets = self._guidance_targets(request, width, height)
         if targets is None:
@@ -170,6 +180,7 @@ class TrajectoryAttentionMethod(Method):
                 decode_chunk_size=conf["decode_chunk_size"],
                 generator=generator,
             )
+        extras = self._trajectory_extras(trajectory_kwargs, width, height, info)
         if guided is not None:
             info["nvs_guidance"] = {
                 "lr": float(conf["nvs_lr"]),
@@ -179,6 +190,7 @@ class TrajectoryAttentionMethod(Method):
         return GenerationResult(
             frames=frames,
             K=K,
+            extras=extras,
             info={
                 "variant": conf["variant"],
                 "tiny": bool(conf["tiny"]),
@@ -230,6 +242,28 @@ class TrajectoryAttentionMethod(Method):
             "valid_fraction_per_frame": [round(float(v), 4) for v in moved.visible.mean(1)],
         }
         return image, K, crop, {"tracks": moved.tracks, "visible": moved.visible}, info
+
+    def _trajectory_extras(
+        self, trajectories: dict[str, Any], width: int, height: int, info: dict[str, Any]
+    ) -> dict[str, np.ndarray]:
+        """The conditioning ``tracks``/``visible`` on a coarser grid (every ``step``-th point
+        of the row-major conditioning grid in x and y); records the grid's stride in info."""
+        from benchmark.track_metrics import grid_subsample
+
+        wanted = self.conf["trajectory_extras_stride"]
+        if wanted is None:
+            return {}
+        stride = int(self.conf["track_stride"] if info["mode"] == "image"
+                     else self.conf["video_track_stride"])
+        step = max(1, -(-int(wanted) // stride))  # ceil: at least as coarse as asked
+        rows, cols = -(-height // stride), -(-width // stride)
+        tracks, visible = trajectories["tracks"], trajectories["visible"]
+        if tracks.shape[1] != rows * cols:
+            raise ValueError(f"{tracks.shape[1]} trajectories for a {cols}x{rows} grid")
+        index = grid_subsample(rows, cols, step)
+        info["trajectory_extras_stride"] = stride * step
+        return {"tracks": np.asarray(tracks[:, index], np.float32),
+                "visible": np.asarray(visible[:, index], bool)}
 
     def _guidance_targets(
         self, request: GenerationRequest, width: int, height: int

@@ -1,0 +1,207 @@
+r"""First-frame-guided video editing (paper Sec. 4.3 / 5.4, Fig. 8): edits and edited scenes.
+
+An editing clip has an *original* video and an *edited first frame*; a method must generate
+a video that starts from the edited frame and keeps the original motion. On synthetic scenes
+the edit is a recolouring of some surfaces (``edit: {recolour: {...}}`` in a suite's scene
+entry): the edited scene has the same geometry with changed textures, so its exact render
+along the original video's path is the ground-truth edited video.
+
+Files: ``results/{suite}/edits/{scene}/`` holds ``image.png`` (the edited first frame, the
+conditioning image of every method) and ``edit.json`` (the recipe, so the edited scene can be
+rebuilt). The input video is the original scene's (:mod:`benchmark.videos`); the requested
+cameras are the video's own (camera path ``static``: no re-shoot).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.io import atomic_write_text, read_image, write_png
+
+#: Surface kinds of the synthetic generator (:class:`benchmark.synthetic.Rect`).
+KINDS = ("box", "billboard", "wall")
+
+
+@dataclass(frozen=True)
+class Recolour:
+    r"""Recolour the textures of some surfaces of a synthetic scene.
+
+    Args:
+        kinds: surface kinds to edit (``box``, ``billboard``, ``wall``).
+        groups: object indices (``Rect.group``) to edit among those kinds; None: all.
+        hue_deg: hue rotation (HSV, degrees).
+        gain: per-channel RGB multipliers applied after the rotation (clipped to 0..255).
+    """
+
+    kinds: tuple[str, ...] = ("box",)
+    groups: tuple[int, ...] | None = None
+    hue_deg: float = 120.0
+    gain: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.kinds) - set(KINDS)
+        if not self.kinds or unknown:
+            raise ValueError(f"recolour kinds must be among {KINDS}, got {list(self.kinds)}")
+        if len(self.gain) != 3 or min(self.gain) < 0:
+            raise ValueError(f"recolour gain must be 3 non-negative numbers, got {self.gain}")
+        if self.hue_deg % 360 == 0 and tuple(self.gain) == (1.0, 1.0, 1.0):
+            raise ValueError("recolour changes nothing: give hue_deg (not 0 mod 360) or gain")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Recolour:
+        known = {"kinds", "groups", "hue_deg", "gain"}
+        if set(d) - known:
+            raise ValueError(f"unknown recolour keys {sorted(set(d) - known)}; known: "
+                             f"{sorted(known)}")
+        kw: dict[str, Any] = dict(d)
+        if "kinds" in kw:
+            kw["kinds"] = tuple(kw["kinds"])
+        if kw.get("groups") is not None:
+            kw["groups"] = tuple(int(g) for g in kw["groups"])
+        if "gain" in kw:
+            kw["gain"] = tuple(float(g) for g in kw["gain"])
+        if "hue_deg" in kw:
+            kw["hue_deg"] = float(kw["hue_deg"])
+        return cls(**kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["kinds"], d["gain"] = list(self.kinds), list(self.gain)
+        d["groups"] = None if self.groups is None else list(self.groups)
+        return d
+
+    def selects(self, rect: Any) -> bool:
+        """Whether ``rect`` (a :class:`benchmark.synthetic.Rect`) is edited."""
+        return rect.kind in self.kinds and (self.groups is None or rect.group in self.groups)
+
+    def apply(self, texture: np.ndarray) -> np.ndarray:
+        """The recoloured uint8 (H, W, 3) RGB texture."""
+        import cv2
+
+        out = np.ascontiguousarray(texture, np.uint8)
+        if self.hue_deg % 360:
+            hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV)  # OpenCV 8-bit hue: 0..179 (2 deg)
+            shift = int(round(self.hue_deg / 2.0))
+            hsv[..., 0] = ((hsv[..., 0].astype(np.int32) + shift) % 180).astype(np.uint8)
+            out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+        if tuple(self.gain) != (1.0, 1.0, 1.0):
+            out = np.clip(np.rint(out * np.asarray(self.gain)), 0, 255).astype(np.uint8)
+        return out
+
+
+def parse_edit(edit: dict[str, Any]) -> Recolour:
+    """The edit of a suite scene entry (``{recolour: {...}}``); errors name the problem."""
+    if not isinstance(edit, dict) or set(edit) != {"recolour"}:
+        raise ValueError(f"an edit is {{recolour: {{...}}}}, got {edit!r}")
+    return Recolour.from_dict(edit["recolour"] or {})
+
+
+def edited_scene(scene: Any, recolour: Recolour) -> Any:
+    r"""The synthetic scene with the same geometry, camera and textures except the selected
+    surfaces, recoloured. Raises ValueError when the edit selects no surface.
+
+    Args:
+        scene: a :class:`benchmark.synthetic.SyntheticScene`.
+        recolour: the edit.
+
+    Returns:
+        A :class:`benchmark.synthetic.SyntheticScene` (subclass) rendering the edit.
+    """
+    from benchmark.synthetic import SyntheticScene
+
+    class EditedScene(SyntheticScene):
+        """A synthetic scene whose selected surfaces have recoloured textures."""
+
+        def __init__(self) -> None:
+            super().__init__(scene.rects, scene.base_w2c, seed=scene.seed, spec=scene.spec,
+                             texels_per_pixel=scene.texels_per_pixel,
+                             max_texture_size=scene.max_texture_size)
+            self.recolour = recolour
+            self.edited = frozenset(m for m, r in enumerate(self.rects) if recolour.selects(r))
+
+        def __reduce__(self) -> tuple[Any, ...]:  # a local class: pickle by rebuilding
+            return edited_scene, (scene, recolour)
+
+        def texture(self, m: int) -> np.ndarray:
+            texture = super().texture(m)
+            return self.recolour.apply(texture) if m in self.edited else texture
+
+    out = EditedScene()
+    if not out.edited:
+        raise ValueError(f"the edit {recolour.to_dict()} selects no surface of the scene")
+    return out
+
+
+def edited_surfaces(scene: Any, K: np.ndarray, w2c: np.ndarray, width: int, height: int,
+                    recolour: Recolour) -> np.ndarray:
+    r"""(H, W) bool: pixels whose centre ray first hits an edited surface (exact ray cast)."""
+    from benchmark.synthetic import cast_rays
+
+    w2c = np.asarray(w2c, np.float64)
+    R, t = w2c[:3, :3], w2c[:3, 3]
+    u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+    pix = np.stack([u.ravel(), v.ravel(), np.ones(u.size)], axis=1)
+    dirs = pix @ np.linalg.inv(np.asarray(K, np.float64)).T @ R  # camera rays -> world
+    origins = np.broadcast_to(-R.T @ t, dirs.shape)
+    _, ids = cast_rays(scene, origins, dirs)
+    chosen = np.array([recolour.selects(r) for r in scene.rects] + [False])
+    return chosen[ids].reshape(height, width)  # id -1 (miss) -> the trailing False
+
+
+def prepare_edit(suite: Any, name: str, scene_dir: str | Path, out_dir: str | Path) -> Path:
+    r"""Write ``image.png`` (the edited scene's base view, i.e. the edited first frame) and
+    ``edit.json`` for scene ``name`` of an editing suite."""
+    from benchmark.scenes import load_scene_view
+    from benchmark.synthetic import render
+
+    entry = suite.scene(name)
+    if "edit" not in entry:
+        raise ValueError(f"scene {name!r} of suite {suite.name!r} has no edit")
+    recolour = parse_edit(entry["edit"])
+    view = load_scene_view(scene_dir)
+    original = view.synthetic_scene()
+    if original is None:
+        raise ValueError(f"{scene_dir} is not a synthetic scene: recolouring needs its geometry")
+    scene = edited_scene(original, recolour)
+    cam = view.view
+    rgb, _ = render(scene, cam.K, cam.w2c[0], cam.width, cam.height)
+    out = Path(out_dir)
+    write_png(out / "image.png", rgb)
+    atomic_write_text(out / "edit.json", json.dumps(
+        {"scene": name, "edit": {"recolour": recolour.to_dict()}}, indent=1))
+    return out
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A prepared edit: the edited first frame and its recipe."""
+
+    image: np.ndarray
+    recolour: Recolour | None  # None for edits made outside the harness (real clips)
+
+
+def load_edit(edit_dir: str | Path) -> Edit:
+    """Read ``image.png`` and ``edit.json`` of a prepared edit."""
+    folder = Path(edit_dir)
+    recipe_file = folder / "edit.json"
+    if not recipe_file.exists():
+        raise FileNotFoundError(f"{recipe_file} is missing: prepare the edit first")
+    recipe = json.loads(recipe_file.read_text()).get("edit")
+    return Edit(read_image(folder / "image.png"), None if recipe is None else parse_edit(recipe))
+
+
+def load_edited_scene(scene_dir: str | Path, edit_dir: str | Path) -> Any:
+    """The edited synthetic scene of a prepared scene folder and edit (None when the scene is
+    not synthetic or the edit has no recipe)."""
+    from benchmark.scenes import load_scene_view
+
+    original = load_scene_view(scene_dir).synthetic_scene()
+    recolour = load_edit(edit_dir).recolour
+    if original is None or recolour is None:
+        return None
+    return edited_scene(original, recolour)
