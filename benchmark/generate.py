@@ -72,10 +72,16 @@ def environment_info() -> dict[str, Any]:
     return {"python": platform.python_version(), "packages": versions, "git_revision": rev}
 
 
-def _check_result(frames: np.ndarray, camera: CameraPath) -> str | None:
-    """Why a method's frames cannot be scored, or None."""
+def _check_result(frames: np.ndarray, K: np.ndarray, camera: CameraPath) -> str | None:
+    """Why a method's frames (and the K it says describes them) cannot be scored, or None."""
+    from benchmark.cameras import CameraFileError, validate_intrinsics
+
     if frames.shape[0] != camera.num_frames:
         return f"method returned {frames.shape[0]} frames, the camera path has {camera.num_frames}"
+    try:
+        validate_intrinsics(K, "the method's K")
+    except CameraFileError as exc:
+        return str(exc)
     return None
 
 
@@ -140,9 +146,10 @@ def run_generation(
             video=None if video is None else video.frames,
             video_depth=None if video is None else video.depths,
             video_camera=None if video is None else video.camera,
+            task="edit" if edit_dir is not None else ("video" if video is not None else "image"),
         )
         result = method.generate(request)
-        problem = _check_result(result.frames, camera)
+        problem = _check_result(result.frames, result.K, camera)
         if problem:
             raise ValueError(problem)
         write_frames(frames_dir, result.frames)

@@ -45,6 +45,11 @@ class GenerationRequest:
         video_depth: (F, H, W) z-depth of every input video frame when known, else None.
         video_camera: the input video's own cameras (same K and size), when ``video`` is given;
             ``camera.w2c[f] @ inv(video_camera.w2c[f])`` is the offset asked for at frame f.
+        task: default ``image`` without a video, ``video`` with one; ``image`` (image camera
+            control, Table 1), ``video`` (re-shoot ``video`` along
+            ``camera``, Table 2) or ``edit`` (first-frame-guided editing: ``image`` is the
+            edited first frame, ``video`` the original whose motion to keep, ``camera`` its own
+            cameras).
     """
 
     image: np.ndarray
@@ -55,8 +60,16 @@ class GenerationRequest:
     video: np.ndarray | None = None
     video_depth: np.ndarray | None = None
     video_camera: CameraPath | None = None
+    task: str | None = None
 
     def __post_init__(self) -> None:
+        if self.task is None:  # the default: a video means re-shooting it
+            self.task = "image" if self.video is None else "video"
+        if self.task not in ("image", "video", "edit"):
+            raise ValueError(f"task must be image, video or edit, got {self.task!r}")
+        if (self.task != "image") != (self.video is not None):
+            raise ValueError(f"an {self.task} request needs a video" if self.task != "image"
+                             else "an image request takes no video")
         cam = self.camera
         shape = (cam.height, cam.width, 3)
         if self.image.shape != shape or self.image.dtype != np.uint8:

@@ -7,7 +7,8 @@ frame 0, so its pose errors measure the harness itself plus the cost of the hole
 
 Video requests (re-shooting an input video): frame f is input frame f warped with its own
 depth by the camera offset asked for at that frame (``camera.w2c[f] @ inv(video_camera.w2c[f])``)
-— the "video frames after view warping" reference of the paper's Fig. 7.
+— the "video frames after view warping" reference of the paper's Fig. 7. Editing requests
+warp the edited first frame along the original video's cameras (its own motion, no other).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class DepthWarp(Method):
         if self.conf["inpaint"] not in _INPAINT:
             raise ValueError(f"inpaint must be one of {sorted(_INPAINT)}")
         cam = request.camera
-        if request.video is not None:
+        if request.task == "video":
             warped, valid = self._warp_video(request)
         else:
             warped, valid = warp_image(

@@ -103,7 +103,7 @@ def test_table_edit_layout(results):
     assert header[:6] == ["method", "track EPE (px)", "tracked (%)", "edit persistence",
                           "PSNR (dB)", "SSIM"]
     assert header[-1] == "failed" and "ATE" not in header
-    assert set(rows) == {"gt_render", "static", "trajattn_tiny"}
+    assert set(rows) == {"gt_render", "depth_warp", "static", "trajattn_tiny"}
     assert "First-frame-guided editing" in table
     assert all(row["failed"] == "0/1" for row in rows.values())  # all generated
 
@@ -115,6 +115,17 @@ def test_ground_truth_keeps_motion_and_edit_static_does_not(results):
     assert truth["edit_persistence"] < 10.0 and still["edit_persistence"] > 25.0
     assert truth["edit_region_points"] > 20
     assert truth["psnr"] == "inf"  # the reference is the *edited* video, as gt_render's
+
+
+def test_depth_warp_carries_the_edit_along_the_videos_cameras(results):
+    """depth_warp warps the *edited* first frame with the original cameras: it follows the
+    motion (exact geometry) and keeps the edit, unlike static."""
+    warp, still = metrics(results, "depth_warp"), metrics(results, "static")
+    assert warp["track_epe"] < 1.0 and warp["edit_persistence"] < still["edit_persistence"] / 2
+    edit = load_edit(results / "edits" / "room00").image
+    frames, _ = read_frames(results / "depth_warp" / "f8" / "room00__static" / "seed0" / "frames")
+    np.testing.assert_array_equal(frames[0], edit)
+    assert warp["psnr"] > still["psnr"] + 5
 
 
 def test_methods_get_the_edited_frame_and_the_original_video(results):

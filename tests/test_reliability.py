@@ -365,11 +365,6 @@ def test_method_returning_a_wrong_result_is_a_recorded_failure(world, tmp_path, 
     assert not (tmp_path / "run" / "frames").exists()
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="benchmark/generate.py _check_result does not validate the returned K: a NaN or "
-    "negative focal is written to K.json with status ok (fix: validate_intrinsics(result.K))",
-)
 @pytest.mark.parametrize("adapter", ["NanK", "NegativeFocalK"])
 def test_method_returning_an_invalid_K_is_a_recorded_failure(world, tmp_path, adapter):
     meta = _generate(world, tmp_path, f"{ADAPTERS}:{adapter}")
