@@ -5,6 +5,7 @@ import re
 import shlex
 import sys
 
+from benchmark.generate import check_method_names
 from benchmark.suites import load_suite, validate
 
 
@@ -25,6 +26,7 @@ METHOD_FRAMES = (
     else SUITE.methods
 )
 METHODS = list(METHOD_FRAMES)
+check_method_names(METHODS)  # a typo stops here, with the closest names
 SEEDS = config["seeds"] or SUITE.seeds
 POSES = {"matcher": "exhaustive", "mapper": "incremental", "threads": 1, **config["poses"]}
 R = f"{config['results']}/{SUITE.name}"

@@ -51,6 +51,26 @@ def load_preset(name: str) -> dict[str, Any]:
     return {"adapter": name, "args": {}}
 
 
+def check_method_names(names: list[str]) -> None:
+    """Refuse names that are neither a preset, a registered adapter nor a ``module:Class``
+    adapter path, before any job runs (a typo would otherwise fail every generation)."""
+    import difflib
+
+    from methods import REGISTRY, UnknownMethodError
+
+    known = sorted({p.stem for p in PRESETS_DIR.glob("*.yaml")} | set(REGISTRY))
+    for name in names:
+        adapter = load_preset(name)["adapter"]
+        if adapter in REGISTRY or ":" in adapter:
+            continue
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise UnknownMethodError(
+            f"unknown method {name!r}: no preset configs/methods/{name}.yaml and no registered "
+            f"adapter {adapter!r}.{hint} Known: {', '.join(known)}"
+        )
+
+
 def preset_hash(preset: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(preset, sort_keys=True).encode()).hexdigest()[:12]
 

@@ -25,7 +25,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from benchmark.cameras import load_camera_path
+from benchmark.cameras import CameraFileError, load_camera_path
 from benchmark.io import atomic_write_text, read_frames, write_frames
 from benchmark.metrics import camera_pose_errors, cami2v_errors, frame_fidelity
 from benchmark.poses import load_poses
@@ -67,14 +67,20 @@ def score_run(
     ``edit_dir`` (editing clips: the original video and the edit) add the editing scores."""
     run = Path(run_dir)
     meta = json.loads((run / "meta.json").read_text())
-    camera = load_camera_path(camera_file)
     out: dict[str, Any] = {
         "method": meta["method"],
         "seed": meta["seed"],
         "generation_status": meta["status"],
         "generation_reason": meta.get("reason", ""),
-        "num_frames": camera.num_frames,
     }
+    try:
+        camera = load_camera_path(camera_file)
+    except (CameraFileError, OSError) as exc:  # recorded: the suite's tables still get built
+        out.update(num_frames=meta.get("num_frames"), status="failed",
+                   reason=f"ground-truth camera file unusable: {exc}")
+        atomic_write_text(run / "metrics.json", json.dumps(out, indent=1))
+        return out
+    out["num_frames"] = camera.num_frames
     poses = load_poses(run / "poses.json")
     out["sfm_status"] = poses.status
     out["sfm_reason"] = poses.reason
@@ -94,17 +100,26 @@ def score_run(
         cam = cami2v_errors(camera.w2c, poses.w2c, min_registered=min_registered)
         out.update(rot_err=cam.get("rot_err"), trans_err=cam.get("trans_err"))
         out["cam_mc"] = cam.get("cam_mc")
+    if edit_dir is not None and video_dir is None:
+        raise ValueError("editing scores need the original video (video_dir)")
     if meta["status"] == "ok" and reference_dir is not None:
-        out.update(_fidelity(run, camera, Path(reference_dir)))
+        out.update(_secondary("fidelity", lambda: _fidelity(run, camera, Path(reference_dir))))
     if meta["status"] == "ok" and (run / "extras.npz").exists():
-        out.update(trajectory_scores(run))
+        out.update(_secondary("traj_epe", lambda: trajectory_scores(run)))
     if meta["status"] == "ok" and edit_dir is not None:
-        if video_dir is None:
-            raise ValueError("editing scores need the original video (video_dir)")
-        out.update(editing_scores(run, video_dir, edit_dir))
+        out.update(_secondary("edit", lambda: editing_scores(run, video_dir, edit_dir)))
     out = {k: _finite_or_none(v) for k, v in out.items()}
     atomic_write_text(run / "metrics.json", json.dumps(out, indent=1))
     return out
+
+
+def _secondary(name: str, score: Any) -> dict[str, Any]:
+    """Scores beside the pose errors: a broken input (e.g. a corrupt frame that COLMAP already
+    counted unregistered) is recorded as ``{name}_reason``, never lost with the whole run."""
+    try:
+        return score()
+    except (ValueError, OSError) as exc:
+        return {f"{name}_reason": f"{type(exc).__name__}: {exc}"}
 
 
 def trajectory_scores(run: Path) -> dict[str, Any]:
@@ -193,7 +208,8 @@ def render_reference(
     edit_dir: str | Path | None = None,
 ) -> Path:
     """Render the synthetic scene of ``scene_dir`` (edited by ``edit_dir``'s recipe when
-    given: the exact edited video of an editing clip) along the path into ``out_dir/*.png``."""
+    given: the exact edited video of an editing clip) along the path into ``out_dir/*.png``;
+    an unreadable camera file leaves ``out_dir/reason.txt`` instead of frames."""
     from benchmark.scenes import load_scene_view
     from benchmark.synthetic import render_frames
 
@@ -205,7 +221,11 @@ def render_reference(
         scene = load_scene_view(scene_dir).synthetic_scene()
     if scene is None:
         raise ValueError(f"{scene_dir} is not a synthetic scene: no reference render exists")
-    camera = load_camera_path(camera_file)
+    try:
+        camera = load_camera_path(camera_file)
+    except (CameraFileError, OSError) as exc:  # recorded: scoring then reports no reference
+        atomic_write_text(Path(out_dir) / "reason.txt", f"no reference render: {exc}\n")
+        return Path(out_dir)
     frames, _ = render_frames(scene, camera.K, camera.w2c, camera.width, camera.height)
     write_frames(out_dir, frames)
     return Path(out_dir)
