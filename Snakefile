@@ -6,10 +6,14 @@ import shlex
 import sys
 
 from benchmark.generate import check_method_names
+from benchmark.paper_tables import tables_for_suite
 from benchmark.suites import load_suite, validate
 
 
 configfile: "configs/config.yaml"
+
+
+report: "report/workflow.rst"
 
 
 # Every job is single-threaded (parallelism comes from running jobs side by side): without
@@ -31,7 +35,8 @@ SEEDS = config["seeds"] or SUITE.seeds
 POSES = {"matcher": "exhaustive", "mapper": "incremental", "threads": 1, **config["poses"]}
 R = f"{config['results']}/{SUITE.name}"
 # The `trajbench` CLI of the interpreter running Snakemake (works without an activated venv).
-TRAJBENCH = f"{shlex.quote(sys.executable)} -m benchmark.cli"
+PYTHON = shlex.quote(sys.executable)
+TRAJBENCH = f"{PYTHON} -m benchmark.cli"
 RUN = R + "/{method}/f{frames}/{scene}__{camera}/seed{seed}"
 # Video suites re-shoot an input video per scene and frame count (paper Table 2); editing
 # suites keep its motion from an edited first frame (paper Sec. 4.3).
@@ -69,10 +74,26 @@ def all_metrics():
     ]
 
 
+def preview_targets():
+    """MP4 previews for the report: each method's first two clips (first seed)."""
+    return [
+        f"{R}/previews/{method}/{combo.key}.mp4"
+        for method, frame_counts in METHOD_FRAMES.items()
+        for combo in SUITE.combinations(frame_counts)[:2]
+    ]
+
+
+ATTENTION_METHODS = [m for m in METHODS if m.startswith("trajattn")]
+PAPER_TABLES = tables_for_suite(SUITE.name)
+
+
 rule all:
     input:
         f"{R}/tables/{TABLE}.md",
         f"{R}/plots/errors.png",
+        preview_targets(),
+        [f"{R}/plots/attention/{m}/attention.png" for m in ATTENTION_METHODS],
+        [f"{R}/tables/paper_{name}.md" for name in PAPER_TABLES],
 
 
 rule fetch_image:
@@ -297,13 +318,85 @@ rule aggregate:
     output:
         table=R + f"/tables/{TABLE}.md",
         tex=R + f"/tables/{TABLE}.tex",
-        table_csv=R + f"/tables/{TABLE}.csv",
+        table_csv=report(R + f"/tables/{TABLE}.csv", caption="report/table.rst",
+                         category="Tables"),
+        summary=R + "/tables/summary.csv",
         csv=R + "/metrics.csv",
-        errors=R + "/plots/errors.png",
+        errors=report(R + "/plots/errors.png", caption="report/errors.rst", category="Plots"),
         errors_pdf=R + "/plots/errors.pdf",
+        trajectories=report(directory(R + "/plots/trajectories"), patterns=["{frames}/{clip}.png"],
+                            caption="report/trajectories.rst", category="Trajectories"),
     log:
         R + "/logs/aggregate.log",
     shell:
         "{TRAJBENCH} aggregate --results {R} --out {R} --title 'trajbench: {SUITE.name}' "
         "--table {TABLE} "
         "> {log} 2>&1"
+
+
+rule paper_table:
+    """The paper's published table beside ours (configs/paper/{name}.yaml)."""
+    input:
+        R + "/tables/summary.csv",
+    output:
+        md=R + "/tables/paper_{name}.md",
+        csv=report(R + "/tables/paper_{name}.csv", caption="report/paper.rst",
+                   category="Paper vs ours"),
+    log:
+        R + "/logs/paper_{name}.log",
+    shell:
+        "{PYTHON} -m benchmark.paper_tables --summary '{input}' --table {wildcards.name} "
+        "--out {R}/tables --suite {SUITE.name} > '{log}' 2>&1"
+
+
+rule preview:
+    """H.264 preview of a run beside its reference, for the HTML report."""
+    input:
+        meta=R + "/{method}/f{frames}/{scene}__{camera}/seed" + str(SEEDS[0]) + "/meta.json",
+        reference=reference_input,
+    output:
+        report(R + "/previews/{method}/f{frames}/{scene}__{camera}.mp4",
+               caption="report/preview.rst", category="Videos", subcategory="{method}"),
+    log:
+        R + "/logs/preview/{method}/f{frames}/{scene}__{camera}.log",
+    params:
+        ref_arg=lambda wc, input: (
+            f"--reference-dir {R}/reference/f{wc.frames}/{wc.scene}__{wc.camera}"
+            if input.reference
+            else ""
+        ),
+    shell:
+        "{TRAJBENCH} preview --run-dir \"$(dirname '{input.meta}')\" "
+        "--scene-dir {R}/scenes/{wildcards.scene} {params.ref_arg} --out '{output}' "
+        "> '{log}' 2>&1"
+
+
+def attention_clip():
+    """The clip the attention figure is made on: the suite's first combination."""
+    return SUITE.combinations([max(SUITE.frame_counts)])[0]
+
+
+rule attention:
+    """Fig. 2: temporal vs trajectory attention maps of a trajattn preset on one clip; a card
+    saying why when the model cannot run here."""
+    input:
+        scene=lambda wc: [f"{R}/scenes/{attention_clip().scene}/{name}"
+                          for name in ("image.png", "depth.npy", "view.json")],
+        camera=lambda wc: (
+            f"{R}/cameras/f{attention_clip().num_frames}/{attention_clip().scene}/"
+            f"{attention_clip().camera}.json"
+        ),
+    output:
+        png=report(R + "/plots/attention/{method}/attention.png",
+                   caption="report/attention.rst", category="Attention maps"),
+    log:
+        R + "/logs/attention/{method}.log",
+    resources:
+        gpu=1,
+    params:
+        scene=lambda wc: attention_clip().scene,
+    shell:
+        "{PYTHON} -m benchmark.attention_maps --preset {wildcards.method} --suite {SUITE.path} "
+        "--scene {params.scene} --scene-dir {R}/scenes/{params.scene} "
+        "--camera '{input.camera}' --out \"$(dirname '{output.png}')\" --card-if-unavailable "
+        "> '{log}' 2>&1"

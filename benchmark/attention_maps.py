@@ -657,6 +657,27 @@ def _parse_option(text: str) -> tuple[str, Any]:
     return key, yaml.safe_load(value)
 
 
+def unavailable_card(out_png: Path, title: str, reason: str) -> list[Path]:
+    """A figure that only states why there are no maps (PNG + PDF): the workflow's report keeps
+    its place for the figure without ever showing maps that were not computed."""
+    import textwrap
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(6, 2.5))
+    fig.text(0.03, 0.85, title, fontsize=12, weight="bold", va="top")
+    fig.text(0.03, 0.65, textwrap.fill(reason, 90), fontsize=7, va="top", family="monospace")
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    paths = [out_png, out_png.with_suffix(".pdf")]
+    for path in paths:
+        fig.savefig(path)
+    plt.close(fig)
+    return paths
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry; returns the exit status (2 when the method cannot run here)."""
     from methods.base import MethodUnavailable
@@ -683,6 +704,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         default=[], metavar="KEY=VALUE", help="override a preset arg (YAML)")
     parser.add_argument("--title", default=None)
     parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--card-if-unavailable", action="store_true",
+                        help="workflow use: when the model cannot run, write attention.png/pdf "
+                        "as a card stating why (no maps) and exit 0")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -693,6 +717,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except MethodUnavailable as exc:
         print(f"{args.preset} cannot run here: {exc}", file=sys.stderr)
+        if args.card_if_unavailable:
+            unavailable_card(args.out / "attention.png", f"{args.preset}: no attention maps",
+                             str(exc))
+            return 0
         return 2
     for kind, path in paths.items():
         print(f"{kind}: {path}")

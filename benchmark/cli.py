@@ -161,6 +161,13 @@ def _cmd_fetch_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_preview(args: argparse.Namespace) -> int:
+    from benchmark.previews import run_preview
+
+    print(run_preview(args.run_dir, args.reference_dir, args.scene_dir, args.out, args.fps))
+    return 0
+
+
 def _cmd_aggregate(args: argparse.Namespace) -> int:
     from benchmark.report import aggregate_suite
 
@@ -268,6 +275,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: exact renders where they exist, else the conditioning images")
     p.add_argument("methods", nargs="+")
     p.set_defaults(func=_cmd_fid)
+
+    p = sub.add_parser("preview", help="MP4 preview of a run beside its reference")
+    p.add_argument("--run-dir", required=True, type=Path)
+    p.add_argument("--scene-dir", required=True, type=Path)
+    p.add_argument("--reference-dir", type=Path, default=None,
+                   help="exact render (synthetic suites); else the conditioning image is shown")
+    p.add_argument("--out", required=True, type=Path, help="MP4 file")
+    p.add_argument("--fps", type=int, default=7)
+    p.set_defaults(func=_cmd_preview)
 
     p = sub.add_parser("fetch-weights", help="download model weights (networked machine)")
     p.add_argument("names", nargs="*", help="what to fetch (default: inception); 'list' lists")

@@ -101,6 +101,9 @@ def test_dry_run_of_the_paper_image_suite_plans_every_method_at_its_settings(tmp
     }
     assert set(jobs) == expected
     assert set(jobs.values()) == {230}  # 23 images x 10 camera paths for every setting
+    stats = out.stdout[out.stdout.index("Job stats"):]
+    assert "\npaper_table " in stats  # Tables 1 and 3 of the paper beside ours
+    assert "paper_table1.md" in out.stdout and "paper_table3.md" in out.stdout
 
 
 def test_second_run_has_nothing_to_do(tiny_results):
@@ -162,3 +165,26 @@ def test_fid_runs_and_the_table_says_why_it_is_missing(tiny_results):
     table = (tiny_results / "tables" / "table1.md").read_text()
     assert "Missing FID" in table and "fetch-weights" in table
     assert all(r["fid"] is None and r["reason"] for r in rows)
+
+
+def test_html_report_has_tables_plots_and_a_video_per_method(tiny_results):
+    report = tiny_results.parent / "report.html"
+    out = _snakemake("--config", f"suite={TINY}", f"results={tiny_results.parent}",
+                     "--report", str(report), cwd=ROOT)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    html = report.read_text()
+    for item in ["table1.csv", "errors.png", "room05__orbit_left_15deg.png", "attention.png"]:
+        assert item in html, item
+    for method in ["gt_render", "depth_warp", "static", "trajattn", "trajattn_tiny"]:
+        preview = tiny_results / "previews" / method / "f8" / "room05__orbit_left_15deg.mp4"
+        assert preview.stat().st_size > 1000, method
+        assert f"{method}" in html
+    assert html.count(".mp4") >= 10  # two previews per method
+
+
+def test_attention_figure_of_the_tiny_model_and_a_card_for_the_unavailable_one(tiny_results):
+    tiny = tiny_results / "plots" / "attention" / "trajattn_tiny"
+    maps = np.load(tiny / "maps.npz")
+    assert any(k.endswith("trajectory") for k in maps.files)
+    real = tiny_results / "plots" / "attention" / "trajattn"
+    assert (real / "attention.png").exists() and not (real / "maps.npz").exists()
