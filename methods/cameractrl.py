@@ -19,7 +19,7 @@ from typing import Any
 
 from benchmark.cameras import CameraPath
 from methods.base import GenerationRequest, GenerationResult, Method, MethodUnavailable
-from methods.framing import fit_to_resolution, resolve_device_dtype
+from methods.framing import fit_to_resolution, resolve_device_dtype, svd_sampling_options
 
 SVD_XT = "stabilityai/stable-video-diffusion-img2vid-xt"
 CKPT_REPO = "hehao13/CameraCtrl_SVD_ckpts"
@@ -127,13 +127,7 @@ class CameraCtrl(Method):
             height=height,
             width=width,
             num_frames=request.num_frames,
-            num_inference_steps=conf["num_inference_steps"],
-            min_guidance_scale=conf["min_guidance_scale"],
-            max_guidance_scale=conf["max_guidance_scale"],
-            fps=conf["fps"],
-            motion_bucket_id=conf["motion_bucket_id"],
-            noise_aug_strength=conf["noise_aug_strength"],
-            decode_chunk_size=conf["decode_chunk_size"],
+            **svd_sampling_options(conf),
             generator=generator,
         )
         return GenerationResult(

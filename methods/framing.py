@@ -87,3 +87,15 @@ def fit_video(
         fitted_depths.append(depth)
     stacked = None if depths is None else np.stack(fitted_depths).astype(np.float32)
     return np.stack(frames), stacked, new_K, crop
+
+
+#: Options every SVD-based adapter passes to the pipeline call unchanged.
+SVD_SAMPLING_KEYS = (
+    "num_inference_steps", "fps", "motion_bucket_id", "noise_aug_strength",
+    "min_guidance_scale", "max_guidance_scale", "decode_chunk_size",
+)
+
+
+def svd_sampling_options(conf: dict[str, Any]) -> dict[str, Any]:
+    """The SVD sampling keyword arguments of an adapter's options."""
+    return {key: conf[key] for key in SVD_SAMPLING_KEYS}

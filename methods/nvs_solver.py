@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from methods.base import GenerationRequest, GenerationResult, Method, MethodUnavailable
-from methods.framing import fit_to_resolution, fit_video, resolve_device_dtype
+from methods.framing import fit_to_resolution, fit_video, resolve_device_dtype, svd_sampling_options
 
 SVD_XT = "stabilityai/stable-video-diffusion-img2vid-xt"
 
@@ -246,13 +246,7 @@ class NVSSolver(Method):
                 height=height,
                 width=width,
                 num_frames=request.num_frames,
-                num_inference_steps=conf["num_inference_steps"],
-                fps=conf["fps"],
-                motion_bucket_id=conf["motion_bucket_id"],
-                noise_aug_strength=conf["noise_aug_strength"],
-                min_guidance_scale=conf["min_guidance_scale"],
-                max_guidance_scale=conf["max_guidance_scale"],
-                decode_chunk_size=conf["decode_chunk_size"],
+                **svd_sampling_options(conf),
                 generator=generator,
                 output_type="np",
                 return_dict=False,

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from methods.base import GenerationRequest, GenerationResult, Method, MethodUnavailable
-from methods.framing import fit_to_resolution, fit_video, resolve_device_dtype
+from methods.framing import fit_to_resolution, fit_video, resolve_device_dtype, svd_sampling_options
 from methods.nvs_solver import (
     guidance_info,
     guidance_targets,
@@ -171,13 +171,7 @@ class TrajectoryAttentionMethod(Method):
                 height=height,
                 width=width,
                 num_frames=request.num_frames,
-                num_inference_steps=conf["num_inference_steps"],
-                fps=conf["fps"],
-                motion_bucket_id=conf["motion_bucket_id"],
-                noise_aug_strength=conf["noise_aug_strength"],
-                min_guidance_scale=conf["min_guidance_scale"],
-                max_guidance_scale=conf["max_guidance_scale"],
-                decode_chunk_size=conf["decode_chunk_size"],
+                **svd_sampling_options(conf),
                 generator=generator,
             )
         extras = self._trajectory_extras(trajectory_kwargs, width, height, info)
