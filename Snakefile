@@ -55,6 +55,7 @@ def one_of(names):
 localrules:
     all,
     fetch_image,
+    fetch_edited_image,
 
 
 wildcard_constraints:
@@ -151,10 +152,26 @@ def video_arg(wc):
     return f"--video-dir '{R}/videos/f{wc.frames}/{wc.scene}'" if SUITE.is_video else ""
 
 
+rule fetch_edited_image:
+    """Real editing suites: download a clip's edited first frame and check its sha256."""
+    output:
+        EDIT + "/source",
+    log:
+        R + "/logs/fetch_edit/{scene}.log",
+    params:
+        url=lambda wc: SUITE.scene(wc.scene)["edited_image"]["url"],
+        sha256=lambda wc: SUITE.scene(wc.scene)["edited_image"]["sha256"],
+    shell:
+        "{TRAJBENCH} fetch-image --url '{params.url}' --sha256 {params.sha256} --out '{output}' "
+        "> '{log}' 2>&1"
+
+
 rule edit:
-    """Editing suites: the scene's edited first frame and the edit's recipe."""
+    """Editing suites: the scene's edited first frame and the edit's recipe (real clips: the
+    fetched edited frame, cropped like the clip)."""
     input:
         rules.scene.output,
+        edited=lambda wc: [] if SUITE.is_synthetic else f"{R}/edits/{wc.scene}/source",
     output:
         image=EDIT + "/image.png",
         recipe=EDIT + "/edit.json",

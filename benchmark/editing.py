@@ -10,6 +10,11 @@ Files: ``results/{suite}/edits/{scene}/`` holds ``image.png`` (the edited first 
 conditioning image of every method) and ``edit.json`` (the recipe, so the edited scene can be
 rebuilt). The input video is the original scene's (:mod:`benchmark.videos`); the requested
 cameras are the video's own (camera path ``static``: no re-shoot).
+
+On real clips (suite kind ``editing``) the edited first frame is an image made outside the
+benchmark (``edited_image: {url, sha256}``), fetched into ``edits/{scene}/source`` and centre
+cropped / resized exactly like the clip's frames, so it lines up with the conditioning view;
+``edit.json`` then has no recipe (``edit: null``) and no exact edited video exists.
 """
 
 from __future__ import annotations
@@ -25,6 +30,14 @@ from benchmark.io import atomic_write_text, read_image, write_png
 
 #: Surface kinds of the synthetic generator (:class:`benchmark.synthetic.Rect`).
 KINDS = ("box", "billboard", "wall")
+
+#: Largest relative difference between the aspect ratios (width / height) of a real clip's
+#: frame and its edited first frame: beyond it the same centre crop would frame them apart.
+MAX_ASPECT_MISMATCH = 0.01
+
+#: Mean absolute RGB difference (0-255) above which a pixel counts as changed by a real edit
+#: (recorded in edit.json as ``changed_fraction``, a check that the edit is where it belongs).
+CHANGED_PIXEL_THRESHOLD = 30.0
 
 
 @dataclass(frozen=True)
@@ -154,11 +167,13 @@ def edited_surfaces(scene: Any, K: np.ndarray, w2c: np.ndarray, width: int, heig
 
 
 def prepare_edit(suite: Any, name: str, scene_dir: str | Path, out_dir: str | Path) -> Path:
-    r"""Write ``image.png`` (the edited scene's base view, i.e. the edited first frame) and
-    ``edit.json`` for scene ``name`` of an editing suite."""
+    r"""Write ``image.png`` (the edited first frame: the edited scene's base view, or a real
+    clip's fetched edited frame) and ``edit.json`` for scene ``name`` of an editing suite."""
     from benchmark.scenes import load_scene_view
     from benchmark.synthetic import render
 
+    if suite.kind == "editing":
+        return prepare_real_edit(suite, name, scene_dir, out_dir)
     entry = suite.scene(name)
     if "edit" not in entry:
         raise ValueError(f"scene {name!r} of suite {suite.name!r} has no edit")
@@ -174,6 +189,84 @@ def prepare_edit(suite: Any, name: str, scene_dir: str | Path, out_dir: str | Pa
     write_png(out / "image.png", rgb)
     atomic_write_text(out / "edit.json", json.dumps(
         {"scene": name, "edit": {"recolour": recolour.to_dict()}}, indent=1))
+    return out
+
+
+def fit_edited_frame(edited: np.ndarray, clip_frame_size: tuple[int, int], width: int,
+                     height: int) -> np.ndarray:
+    r"""Centre crop and resize an edited first frame like its clip's frames.
+
+    Args:
+        edited: uint8 (H, W, 3) RGB edited frame, any size with the clip frame's aspect ratio.
+        clip_frame_size: (width, height) of the clip's decoded frames.
+        width: the suite's frame width.
+        height: the suite's frame height.
+
+    Returns:
+        uint8 (height, width, 3), framed like :func:`benchmark.real_images.center_crop_resize`
+        of the clip's frames (the same crop of the same field of view).
+
+    Raises:
+        ValueError: the aspect ratios differ by more than :data:`MAX_ASPECT_MISMATCH`.
+    """
+    from benchmark.real_images import center_crop_resize
+
+    clip_w, clip_h = clip_frame_size
+    h, w = edited.shape[:2]
+    if abs((w / h) / (clip_w / clip_h) - 1.0) > MAX_ASPECT_MISMATCH:
+        raise ValueError(
+            f"the edited first frame is {w}x{h} but the clip's frames are {clip_w}x{clip_h}: "
+            "their aspect ratios differ, so the edit would not line up with the clip"
+        )
+    return center_crop_resize(edited, width, height)
+
+
+def prepare_real_edit(suite: Any, name: str, scene_dir: str | Path, out_dir: str | Path) -> Path:
+    r"""Write ``image.png`` and ``edit.json`` of a real clip's edited first frame.
+
+    Args:
+        suite: an ``editing`` suite (:class:`benchmark.suites.Suite`).
+        name: the scene; its entry's ``edited_image`` names the frame (url, sha256).
+        scene_dir: the scene folder; ``source`` is the clip (the fetch rule's download).
+        out_dir: the edit folder; ``source`` is the edited frame's download (fetched here when
+            the workflow's fetch rule has not written it); its sha256 is checked either way.
+
+    Returns:
+        ``out_dir``.
+    """
+    import hashlib
+
+    from benchmark.real_images import center_crop_resize, fetch_image
+    from benchmark.real_videos import first_frame
+
+    entry = suite.scene(name)
+    spec = entry.get("edited_image")
+    if spec is None:
+        raise ValueError(f"scene {name!r} of suite {suite.name!r} has no edited_image")
+    out = Path(out_dir)
+    source = out / "source"
+    if not source.exists():
+        fetch_image(spec["url"], spec["sha256"], source)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    if digest != spec["sha256"]:
+        raise ValueError(f"{source}: sha256 {digest} does not match the suite's {spec['sha256']}")
+    clip_frame = first_frame(Path(scene_dir) / "source", entry)
+    raw = read_image(source)
+    width, height = suite.data["width"], suite.data["height"]
+    image = fit_edited_frame(raw, (clip_frame.shape[1], clip_frame.shape[0]), width, height)
+    original = center_crop_resize(clip_frame, width, height)  # the scene's conditioning view
+    diff = np.abs(image.astype(np.float64) - original).mean(axis=-1)
+    write_png(out / "image.png", image)
+    recipe = {
+        "scene": name,
+        "edit": None,  # made outside the benchmark: no recipe, no exact edited video
+        "edited_image": {"url": spec["url"], "sha256": spec["sha256"],
+                         "size": [int(raw.shape[1]), int(raw.shape[0])]},
+        "clip_frame_size": [int(clip_frame.shape[1]), int(clip_frame.shape[0])],
+        "mean_abs_diff": round(float(diff.mean()), 3),
+        "changed_fraction": round(float((diff > CHANGED_PIXEL_THRESHOLD).mean()), 4),
+    }
+    atomic_write_text(out / "edit.json", json.dumps(recipe, indent=1))
     return out
 
 

@@ -99,7 +99,7 @@ def prepare_image_scene(suite: Suite, name: str, out_dir: str | Path) -> Path:
         entry = suite.scene(name)
         fetch_image(entry["url"], entry["sha256"], source)
     width, height = suite.data["width"], suite.data["height"]
-    if suite.kind == "video":  # a clip: its first used frame is the conditioning view
+    if suite.is_video:  # a clip (video, editing): its first used frame is the conditioning view
         from benchmark.real_videos import first_frame
 
         raw = first_frame(source, suite.scene(name))

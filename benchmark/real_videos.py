@@ -1,4 +1,5 @@
-r"""Real input clips for the ``video`` suites (paper Table 2 on real footage).
+r"""Real input clips for the ``video`` suites (paper Table 2 on real footage) and the real
+``editing`` suites (paper Fig. 8: the original clip whose motion an edited first frame keeps).
 
 A clip is fetched by URL and checked by sha256 (:func:`benchmark.real_images.fetch_image`
 handles any file), decoded with OpenCV, subsampled (``start_frame``, ``frame_step``), centre

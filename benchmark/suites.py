@@ -3,7 +3,7 @@
 A suite expands into *combinations* ``(scene, camera, num_frames)``; each runs every method
 for every seed. Suites name their camera paths by the stable names of
 :mod:`benchmark.camera_paths` and their scenes by generator seed (synthetic) or by URL and
-sha256 (real images).
+sha256 (real images and clips; editing clips also name their edited first frame).
 """
 
 from __future__ import annotations
@@ -92,13 +92,15 @@ class Suite:
     def is_video(self) -> bool:
         """Each clip starts from an input video: video camera control (paper Table 2, the
         clip re-shoots it) and first-frame-guided editing (the clip keeps its motion)."""
-        return self.kind in ("synthetic-video", "video", "synthetic-editing")
+        return self.kind in ("synthetic-video", "video", "synthetic-editing", "editing")
 
     @property
     def is_editing(self) -> bool:
         """First-frame-guided editing (paper Sec. 4.3, Fig. 8): each scene has an input video
-        and an edit of its first frame; methods must show the edit with the video's motion."""
-        return self.kind == "synthetic-editing"
+        and an edit of its first frame; methods must show the edit with the video's motion:
+        ``synthetic-editing`` (recoloured synthetic scenes) and ``editing`` (real clips with an
+        edited first frame made outside the benchmark)."""
+        return self.kind in ("synthetic-editing", "editing")
 
     def video_camera(self, scene: str) -> str:
         """Synthetic video suites: the path the scene's input video is filmed along."""
@@ -174,10 +176,14 @@ def load_suite(name_or_path: str | Path) -> Suite:
         raise SuiteError(f"{path}: scenes: duplicate names {dupes}")
     for scene in data["scenes"]:
         needed = ("seed",) if data["kind"].startswith("synthetic") else ("url", "sha256")
+        if data["kind"] == "editing":
+            needed += ("edited_image",)
         missing = [k for k in needed if k not in scene]
         if missing:
             raise SuiteError(
                 f"{path}: scenes/{scene['name']}: a {data['kind']} scene needs {missing}"
+                + (" (edited_image: {url, sha256} of the clip's edited first frame)"
+                   if "edited_image" in missing else "")
             )
     for entry in data["methods"]:
         if isinstance(entry, dict) and set(entry["num_frames"]) - set(
@@ -187,7 +193,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
                 f"{path}: methods/{entry['name']}: num_frames {entry['num_frames']} must be "
                 f"among the suite's num_frames {data['num_frames']}"
             )
-    if data["kind"] == "synthetic-editing":
+    if data["kind"] in ("synthetic-editing", "editing"):
         _check_editing(data, path)
     paths = [("cameras", c) for c in data["cameras"]]
     if data["kind"] in ("synthetic-video", "synthetic-editing"):
@@ -203,7 +209,9 @@ def load_suite(name_or_path: str | Path) -> Suite:
 
 
 def _check_editing(data: dict[str, Any], path: Path) -> None:
-    """Editing suites keep the input video's cameras (no re-shoot) and edit every scene."""
+    """Editing suites keep the input video's cameras (no re-shoot) and edit every scene:
+    synthetic scenes by a recolouring (``edit``), real clips by a fetched edited first frame
+    (``edited_image``)."""
     from benchmark.editing import parse_edit
 
     if data["cameras"] != ["static"]:
@@ -211,10 +219,20 @@ def _check_editing(data: dict[str, Any], path: Path) -> None:
             f"{path}: cameras: an editing suite keeps the input video's own cameras, so its "
             f"only camera path is 'static' (identity offsets), got {data['cameras']}"
         )
+    real = data["kind"] == "editing"
     for scene in data["scenes"]:
+        where = f"{path}: scenes/{scene['name']}"
+        if real:  # the edited first frame is a fetched image; a recolour needs geometry
+            if "edit" in scene:
+                raise SuiteError(f"{where}/edit: a recolouring needs a synthetic scene's "
+                                 "geometry; a real clip's edit is its 'edited_image'")
+            continue  # 'edited_image' is required above, its fields by the schema
+        if "edited_image" in scene:
+            raise SuiteError(f"{where}/edited_image: synthetic-editing scenes are edited by "
+                             "'edit' (a recolouring), not by a fetched image")
         if "edit" not in scene:
-            raise SuiteError(f"{path}: scenes/{scene['name']}: an editing scene needs 'edit'")
+            raise SuiteError(f"{where}: an editing scene needs 'edit'")
         try:
             parse_edit(scene["edit"])
         except ValueError as exc:
-            raise SuiteError(f"{path}: scenes/{scene['name']}/edit: {exc}") from exc
+            raise SuiteError(f"{where}/edit: {exc}") from exc
