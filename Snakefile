@@ -382,9 +382,11 @@ rule preview:
             if input.reference
             else ""
         ),
+        # editing: show the edited first frame, the one the methods were given
+        image_dir="edits" if SUITE.is_editing else "scenes",
     shell:
         "{TRAJBENCH} preview --run-dir \"$(dirname '{input.meta}')\" "
-        "--scene-dir {R}/scenes/{wildcards.scene} {params.ref_arg} --out '{output}' "
+        "--scene-dir {R}/{params.image_dir}/{wildcards.scene} {params.ref_arg} --out '{output}' "
         "> '{log}' 2>&1"
 
 
