@@ -385,7 +385,7 @@ def fid_from_features(
     Returns:
         :class:`FidResult`; fid/kid None with the reason when they cannot be computed.
     """
-    from cleanfid.fid import frechet_distance, kernel_distance
+    from cleanfid.fid import frechet_distance
 
     num_gen, num_ref = len(gen), len(ref)
     base = {"num_gen": num_gen, "num_ref": num_ref, "extractor": extractor_name}
@@ -413,6 +413,12 @@ def fid_from_features(
         )
     reason = ""
     fid: float | None
+    if min(num_gen, num_ref) <= dim:
+        # Rank-deficient covariances: scipy's sqrtm inside clean-fid's frechet_distance is
+        # unstable there (complex parts, then a ValueError), so compute the same quantity
+        # exactly from the features (see frechet_distance_low_rank); equal where both work.
+        fid = frechet_distance_low_rank(gen, ref)
+        return _with_kid(FidResult(fid=fid, kid=None, reason="", note=note, **base), gen, ref, kid)
     try:
         # Same statistics as clean-fid's fid_from_feats / compare_folders.
         fid = float(
@@ -427,11 +433,37 @@ def fid_from_features(
             fid, reason = None, "Frechet distance is not finite"
     except (ValueError, np.linalg.LinAlgError) as exc:
         fid, reason = None, f"Frechet distance failed ({exc}); too few frames for {dim} dims?"
-    kid_value = None
-    if kid:
-        with _seeded_numpy(KID_SEED):
-            kid_value = float(kernel_distance(gen, ref))
-    return FidResult(fid=fid, kid=kid_value, reason=reason, note=note, **base)
+    return _with_kid(FidResult(fid=fid, kid=None, reason=reason, note=note, **base), gen, ref, kid)
+
+
+def _with_kid(result: FidResult, gen: np.ndarray, ref: np.ndarray, kid: bool) -> FidResult:
+    """``result`` with clean-fid's KID (seeded subsets) filled in when asked."""
+    from dataclasses import replace
+
+    from cleanfid.fid import kernel_distance
+
+    if not kid:
+        return result
+    with _seeded_numpy(KID_SEED):
+        return replace(result, kid=float(kernel_distance(gen, ref)))
+
+
+def frechet_distance_low_rank(gen: np.ndarray, ref: np.ndarray) -> float:
+    r"""Frechet distance of two feature sets, exact when covariances are rank-deficient.
+
+    With centred features A (N1, D) and B (N2, D), S1 = A^T A / (N1 - 1) and
+    S2 = B^T B / (N2 - 1); the nonzero eigenvalues of S1 S2 are the squared singular values
+    of A B^T / sqrt((N1 - 1)(N2 - 1)), so ``tr sqrt(S1 S2)`` is that matrix's nuclear norm —
+    an (N1, N2) problem instead of a (D, D) matrix square root. Written here because
+    clean-fid only offers the sqrtm route, which fails on few frames.
+    """
+    gen, ref = np.asarray(gen, np.float64), np.asarray(ref, np.float64)
+    a, b = gen - gen.mean(0), ref - ref.mean(0)
+    n1, n2 = len(gen) - 1, len(ref) - 1
+    mean_term = float(np.sum((gen.mean(0) - ref.mean(0)) ** 2))
+    trace1, trace2 = float(np.sum(a * a)) / n1, float(np.sum(b * b)) / n2
+    cross = np.linalg.svd(a @ b.T, compute_uv=False).sum() / math.sqrt(n1 * n2)
+    return mean_term + trace1 + trace2 - 2.0 * float(cross)
 
 
 def _prepare_extractor(

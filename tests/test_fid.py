@@ -376,3 +376,22 @@ def test_fetch_weights_lists_sources_and_rejects_unknown_names():
     bad = subprocess.run([sys.executable, "-m", "benchmark.cli", "fetch-weights", "inceptoin"],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "unknown weights" in bad.stderr + bad.stdout
+
+
+def test_low_rank_frechet_distance_is_exact():
+    """Equal to clean-fid's sqrtm route where that is well posed, and defined where it is not
+    (fewer frames than feature dimensions)."""
+    from cleanfid.fid import frechet_distance
+
+    rng = np.random.default_rng(3)
+    for n, d in [(200, 8), (40, 64)]:
+        gen = rng.normal(size=(n, d))
+        ref = rng.normal(size=(n + 5, d)) * 1.3 + 0.2
+        expected = frechet_distance(gen.mean(0), np.cov(gen, rowvar=False),
+                                    ref.mean(0), np.cov(ref, rowvar=False))
+        assert F.frechet_distance_low_rank(gen, ref) == pytest.approx(expected, rel=1e-6)
+    few = rng.normal(size=(12, 256))
+    assert abs(F.frechet_distance_low_rank(few, few)) < 1e-9
+    result = F.fid_from_features(few, few + 0.5)
+    assert result.fid == pytest.approx(256 * 0.25, rel=1e-9) and result.reason == ""
+    assert "rank-deficient" in result.note
