@@ -680,6 +680,7 @@ def unavailable_card(out_png: Path, title: str, reason: str) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry; returns the exit status (2 when the method cannot run here)."""
+    from benchmark.cameras import CameraFileError
     from methods.base import MethodUnavailable
 
     parser = argparse.ArgumentParser(
@@ -715,7 +716,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             num_frames=args.frames, scene_dir=args.scene_dir, seed=args.seed,
             blocks=args.blocks, steps=args.steps, title=args.title, options=dict(args.options),
         )
-    except MethodUnavailable as exc:
+    except (MethodUnavailable, CameraFileError) as exc:
         print(f"{args.preset} cannot run here: {exc}", file=sys.stderr)
         if args.card_if_unavailable:
             unavailable_card(args.out / "attention.png", f"{args.preset}: no attention maps",

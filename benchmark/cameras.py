@@ -325,6 +325,8 @@ def camera_path_from_dict(d: Any) -> CameraPath:
     """
     if not isinstance(d, dict):
         raise CameraFileError(f"top level: expected a JSON object, got {type(d).__name__}")
+    if UNAVAILABLE in d:  # written by a stage that could not make the path: say why
+        raise CameraFileError(f"no camera path: {d[UNAVAILABLE]}")
     for key in ("format", "name", "width", "height", "num_frames", "K", "w2c"):
         if key not in d:
             raise CameraFileError(f"{key}: missing key")
@@ -362,6 +364,17 @@ def save_camera_path(path: CameraPath, file: PathLike) -> Path:
     text = "\n".join(lines) + "\n"
 
     return atomic_write_text(file, text)
+
+
+#: Key of a camera file that stands for a path that could not be made (e.g. the cameras of a
+#: real clip COLMAP could not recover): loading it raises CameraFileError with the reason, so
+#: every run that needs it is recorded as failed and the rest of the suite goes on.
+UNAVAILABLE = "unavailable"
+
+
+def save_unavailable_camera(reason: str, file: PathLike) -> None:
+    """Write a camera file that records why there is no camera path (see UNAVAILABLE)."""
+    atomic_write_text(file, json.dumps({"format": FORMAT, UNAVAILABLE: reason}, indent=1))
 
 
 def load_camera_path(file: PathLike) -> CameraPath:

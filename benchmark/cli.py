@@ -56,14 +56,18 @@ def _cmd_fetch_image(args: argparse.Namespace) -> int:
 
 
 def _cmd_make_camera(args: argparse.Namespace) -> int:
-    from benchmark.cameras import save_camera_path
+    from benchmark.cameras import CameraFileError, save_camera_path, save_unavailable_camera
     from benchmark.scenes import load_scene_view, make_scene_camera
 
     scene = load_scene_view(args.scene_dir)
     if args.video_dir is not None:
         from benchmark.videos import compose_camera, load_video
 
-        video = load_video(args.video_dir)
+        try:
+            video = load_video(args.video_dir)
+        except CameraFileError as exc:  # the clip's cameras are unknown: pass the reason on
+            save_unavailable_camera(f"input video {args.video_dir}: {exc}", args.out)
+            return 0
         if video.camera.num_frames != args.frames:
             raise ValueError(f"the video has {video.camera.num_frames} frames, not {args.frames}")
         save_camera_path(compose_camera(scene, args.camera, video), args.out)

@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from benchmark.cameras import CameraPath
+from benchmark.cameras import CameraPath, save_unavailable_camera
 from benchmark.io import write_frames
 from benchmark.suites import Suite
 from benchmark.videos import InputVideo, write_video
@@ -119,17 +119,26 @@ def prepare_real_video(
     suite: Suite, scene_dir: str | Path, name: str, num_frames: int, out_dir: str | Path
 ) -> Path:
     """Decode, fit, depth-estimate and pose the clip of scene ``name`` (``num_frames``); the
-    clip is ``scene_dir/source`` (the fetch rule's download)."""
+    clip is ``scene_dir/source`` (the fetch rule's download). A clip too short or whose cameras
+    cannot be recovered leaves a camera file recording why (its runs then fail with that
+    reason); missing depth weights still stop the job with the download to run."""
     from benchmark.real_images import center_crop_resize, estimate_depth
     from benchmark.scenes import load_scene_view
 
     entry = suite.scene(name)
     source = Path(scene_dir) / "source"
-    raw = read_clip(source, entry.get("start_frame", 0), entry.get("frame_step", 1), num_frames)
     view = load_scene_view(scene_dir).view
-    frames = np.stack([center_crop_resize(f, view.width, view.height) for f in raw])
-    depths = np.stack([estimate_depth(f, suite.data["depth_model"]) for f in frames])
-    w2c = recover_clip_cameras(frames, view.K, depths[0])
+    try:
+        raw = read_clip(source, entry.get("start_frame", 0), entry.get("frame_step", 1),
+                        num_frames)
+        frames = np.stack([center_crop_resize(f, view.width, view.height) for f in raw])
+        depths = np.stack([estimate_depth(f, suite.data["depth_model"]) for f in frames])
+        w2c = recover_clip_cameras(frames, view.K, depths[0])
+    except VideoUnavailable as exc:
+        # Recorded, not raised: every run of this clip fails with the reason, the rest of
+        # the suite (and its tables) goes on.
+        save_unavailable_camera(f"{name}: {exc}", Path(out_dir) / "camera.json")
+        return Path(out_dir)
     camera = CameraPath(K=view.K, w2c=w2c, width=view.width, height=view.height,
                         name=f"{name}_video")
     return write_video(out_dir, InputVideo(frames, depths.astype(np.float32), camera))

@@ -44,7 +44,7 @@ def aggregate_suite(
     """Write ``metrics.csv``, ``tables/`` and ``plots/`` under ``out_dir``; returns the runs.
     ``table_name``: ``table1`` (image camera control), ``table2`` (video) or ``table_edit``
     (first-frame-guided editing)."""
-    from benchmark.cameras import load_camera_path
+    from benchmark.cameras import CameraFileError, load_camera_path
 
     root, out = Path(results_dir), Path(out_dir)
     runs = collect(root, metric_files)
@@ -65,7 +65,10 @@ def aggregate_suite(
     for (frames, scene, camera), group in runs[runs["seed"] == first_seed].groupby(
         ["num_frames", "scene", "camera"]
     ):
-        cam = load_camera_path(root / "cameras" / f"f{frames}" / scene / f"{camera}.json")
+        try:
+            cam = load_camera_path(root / "cameras" / f"f{frames}" / scene / f"{camera}.json")
+        except CameraFileError:  # no ground truth (its runs are recorded failed): no plot
+            continue
         estimates = {}
         for method in sorted(group["method"]):
             run = root / method / f"f{frames}" / f"{scene}__{camera}" / f"seed{first_seed}"

@@ -80,9 +80,10 @@ def load_video(video_dir: str | Path) -> InputVideo:
     camera_file = folder / "camera.json"
     if not camera_file.exists():
         raise FileNotFoundError(f"{camera_file} is missing: prepare the video first")
+    camera = load_camera_path(camera_file)  # first: a recorded "unavailable" says why
     frames, _ = read_frames(folder / "frames")
     depths = np.load(folder / "depths.npy") if (folder / "depths.npy").exists() else None
-    return InputVideo(frames, depths, load_camera_path(camera_file))
+    return InputVideo(frames, depths, camera)
 
 
 def compose_camera(scene: SceneView, camera: str, video: InputVideo) -> CameraPath:

@@ -131,3 +131,36 @@ def test_depth_warp_uses_each_video_frame_not_just_the_first(scene):
     with pytest.raises(Exception, match="video_depth"):
         create_method("depth_warp").generate(GenerationRequest(
             image=video[0], camera=still, depth=view.depth, video=video, video_camera=still))
+
+
+def test_a_clip_without_recoverable_cameras_fails_its_runs_not_the_suite(scene, tmp_path):
+    """When COLMAP cannot recover a real clip's cameras the video stage records why; every
+    stage after it records failed runs with that reason and the tables still build."""
+    from benchmark.cameras import camera_path_to_dict, save_unavailable_camera
+    from benchmark.cli import main
+    from benchmark.io import write_png
+    from benchmark.report import aggregate_suite
+
+    suite, view = scene
+    root = tmp_path / "tinyvideo"
+    scene_dir = root / "scenes" / "room00"
+    write_png(scene_dir / "image.png", view.image)
+    np.save(scene_dir / "depth.npy", view.depth)
+    (scene_dir / "view.json").write_text(json.dumps(camera_path_to_dict(view.view)))
+    video_dir = root / "videos" / "f8" / "room00"
+    save_unavailable_camera("room00: COLMAP registered 3/8 frames", video_dir / "camera.json")
+    camera_file = root / "cameras" / "f8" / "room00" / "orbit_left_10deg.json"
+    assert main(["make-camera", "--scene-dir", str(scene_dir), "--camera", "orbit_left_10deg",
+                 "--frames", "8", "--video-dir", str(video_dir), "--out", str(camera_file)]) == 0
+    run = root / "depth_warp" / "f8" / "room00__orbit_left_10deg" / "seed0"
+    assert main(["generate", "--method", "depth_warp", "--scene-dir", str(scene_dir),
+                 "--camera-file", str(camera_file), "--video-dir", str(video_dir),
+                 "--out", str(run)]) == 0
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["status"] == "failed" and "COLMAP registered 3/8 frames" in meta["reason"]
+    assert main(["poses", "--run-dir", str(run)]) == 0
+    assert main(["score", "--run-dir", str(run), "--camera-file", str(camera_file)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and "COLMAP registered 3/8" in metrics["reason"]
+    runs = aggregate_suite(root, root, "t", table_name="table2")
+    assert len(runs) == 1 and "1/1" in (root / "tables" / "table2.md").read_text()
