@@ -39,10 +39,11 @@ from typing import Any
 import numpy as np
 
 from benchmark.cameras import CameraPath
+from benchmark.io import write_png
 from methods.base import GenerationRequest, GenerationResult, Method, MethodUnavailable
 from methods.camera_formats import camera_flow
 from methods.framing import fit_to_resolution
-from methods.upstream import IMAGE_FILE, UpstreamRunner, UpstreamSpec, write_png
+from methods.upstream import IMAGE_FILE, UpstreamRunner, UpstreamSpec
 
 #: master head read for this adapter (2024-09-27, "Update app.py").
 MOTION_I2V_COMMIT = "bc787e167610a2c6f4d569eca71fb6a26e5b8c56"
@@ -161,7 +162,7 @@ class MotionI2V(Method):
         flow, off = stage2_flow(depth, fitted, c["invalid_flow"])
 
         def write_inputs(workdir: Path) -> None:
-            write_png(image, workdir / IMAGE_FILE)
+            write_png(workdir / IMAGE_FILE, image)
             np.save(workdir / FLOW_FILE, flow)
 
         settings = {

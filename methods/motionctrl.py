@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.io import write_png
 from methods.base import GenerationRequest, GenerationResult, Method
 from methods.camera_formats import motionctrl_rt
 from methods.framing import fit_to_resolution
-from methods.upstream import IMAGE_FILE, UpstreamRunner, UpstreamSpec, write_png
+from methods.upstream import IMAGE_FILE, UpstreamRunner, UpstreamSpec
 
 #: The svd branch head read for this adapter (2024-07-19, "Update README.md").
 MOTIONCTRL_COMMIT = "0c5cc12e15a138df6be86bc6350faa759e742492"
@@ -100,7 +101,7 @@ class MotionCtrl(Method):
         rt = motionctrl_rt(request.camera, float(c["translation_scale"]))
 
         def write_inputs(workdir: Path) -> None:
-            write_png(image, workdir / IMAGE_FILE)
+            write_png(workdir / IMAGE_FILE, image)
             write_pose_file(rt, workdir / POSE_FILE)
 
         settings = {

@@ -92,13 +92,6 @@ def log_tail(text: str, chars: int = LOG_TAIL_CHARS) -> str:
     return text if len(text) <= chars else "[...]\n" + text[-chars:]
 
 
-def write_png(image: np.ndarray, path: Path) -> None:
-    """Write a uint8 (H, W, 3) RGB image losslessly."""
-    from PIL import Image
-
-    Image.fromarray(np.ascontiguousarray(image)).save(path)
-
-
 def read_frames(folder: Path, num_frames: int, width: int, height: int) -> np.ndarray:
     r"""Read ``folder/*.png`` (sorted by name) as uint8 RGB and check count and size.
 
