@@ -40,10 +40,10 @@ import numpy as np
 
 from benchmark.cameras import CameraPath
 from benchmark.io import write_png
-from methods.base import GenerationRequest, GenerationResult, Method, MethodUnavailable
+from methods.base import GenerationRequest, GenerationResult, MethodUnavailable
 from methods.camera_formats import camera_flow
 from methods.framing import fit_to_resolution
-from methods.upstream import IMAGE_FILE, UpstreamRunner, UpstreamSpec
+from methods.upstream import IMAGE_FILE, UpstreamMethod, UpstreamSpec, runner_options
 
 #: master head read for this adapter (2024-09-27, "Update app.py").
 MOTION_I2V_COMMIT = "bc787e167610a2c6f4d569eca71fb6a26e5b8c56"
@@ -108,14 +108,11 @@ def stage2_flow(
     return np.ascontiguousarray(flow.transpose(0, 3, 1, 2), dtype=np.float32), off
 
 
-class MotionI2V(Method):
+class MotionI2V(UpstreamMethod):
     name = "motion_i2v"
+    spec = MOTION_I2V_SPEC
     default_conf: dict[str, Any] = {
-        "repo_dir": None,  # upstream checkout; null: $TRAJBENCH_UPSTREAM/motion_i2v/repo
-        "python": None,  # upstream env interpreter; null: .../motion_i2v/env/bin/python
-        "driver": "motion_i2v.py",  # file in methods/upstream_drivers/, or a path
-        "timeout_s": 1800,  # one clip, including model loading
-        "keep_workdir": False,  # keep the driver's inputs/outputs after a successful run
+        **runner_options("motion_i2v.py"),
         "width": 512,  # native 512x320 (the app's Drag(..., 320, 512, 16))
         "height": 320,
         "prompt": DEFAULT_PROMPT,  # required by the model; scenes carry no captions
@@ -124,14 +121,6 @@ class MotionI2V(Method):
         "guidance_scale": 7.0,
         "invalid_flow": "geometric",  # "geometric" or "drop" (module docstring)
     }
-
-    def runner(self) -> UpstreamRunner:
-        """The upstream runner configured from this preset."""
-        c = self.conf
-        return UpstreamRunner(
-            MOTION_I2V_SPEC, c["repo_dir"], c["python"], c["driver"], c["timeout_s"],
-            keep_workdir=c["keep_workdir"],
-        )
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         c = self.conf

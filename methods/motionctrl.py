@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from benchmark.io import write_png
-from methods.base import GenerationRequest, GenerationResult, Method
+from methods.base import GenerationRequest, GenerationResult
 from methods.camera_formats import motionctrl_rt
 from methods.framing import fit_to_resolution
-from methods.upstream import IMAGE_FILE, UpstreamRunner, UpstreamSpec
+from methods.upstream import IMAGE_FILE, UpstreamMethod, UpstreamSpec, runner_options
 
 #: The svd branch head read for this adapter (2024-07-19, "Update README.md").
 MOTIONCTRL_COMMIT = "0c5cc12e15a138df6be86bc6350faa759e742492"
@@ -56,14 +56,11 @@ def write_pose_file(rt: np.ndarray, path: Path) -> None:
     path.write_text(json.dumps(rt.tolist(), indent=1))
 
 
-class MotionCtrl(Method):
+class MotionCtrl(UpstreamMethod):
     name = "motionctrl"
+    spec = MOTIONCTRL_SPEC
     default_conf: dict[str, Any] = {
-        "repo_dir": None,  # upstream checkout; null: $TRAJBENCH_UPSTREAM/motionctrl/repo
-        "python": None,  # upstream env interpreter; null: .../motionctrl/env/bin/python
-        "driver": "motionctrl_svd.py",  # file in methods/upstream_drivers/, or a path
-        "timeout_s": 1800,  # one clip, including model loading
-        "keep_workdir": False,  # keep the driver's inputs/outputs after a successful run
+        **runner_options("motionctrl_svd.py"),
         "ckpt": "checkpoints/motionctrl_svd.ckpt",  # relative to repo_dir, or absolute
         "config": "configs/inference/config_motionctrl_cmcm.yaml",  # relative to repo_dir
         "width": 1024,  # native 1024x576 (upstream needs multiples of 64)
@@ -75,14 +72,6 @@ class MotionCtrl(Method):
         "cond_aug": 0.02,
         "decoding_t": 1,  # frames decoded at a time
     }
-
-    def runner(self) -> UpstreamRunner:
-        """The upstream runner configured from this preset."""
-        c = self.conf
-        return UpstreamRunner(
-            MOTIONCTRL_SPEC, c["repo_dir"], c["python"], c["driver"], c["timeout_s"],
-            keep_workdir=c["keep_workdir"],
-        )
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         c = self.conf

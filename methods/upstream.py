@@ -29,11 +29,11 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from methods.base import MethodUnavailable
+from methods.base import Method, MethodUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -271,3 +271,29 @@ class UpstreamRunner:
             return UpstreamRun(frames, text, workdir)
         shutil.rmtree(workdir, ignore_errors=True)
         return UpstreamRun(frames, text, None)
+
+
+def runner_options(driver: str) -> dict[str, Any]:
+    """The options every upstream adapter has (where the checkout, its interpreter and the
+    driver are, how long a clip may take), for its ``default_conf``."""
+    return {
+        "repo_dir": None,  # upstream checkout; null: $TRAJBENCH_UPSTREAM/<method>/repo
+        "python": None,  # upstream env interpreter; null: .../<method>/env/bin/python
+        "driver": driver,  # file in methods/upstream_drivers/, or a path
+        "timeout_s": 1800,  # one clip, including model loading
+        "keep_workdir": False,  # keep the driver's inputs/outputs after a successful run
+    }
+
+
+class UpstreamMethod(Method):
+    """An adapter that runs upstream code through :class:`UpstreamRunner` (``spec``)."""
+
+    spec: ClassVar[UpstreamSpec]
+
+    def runner(self) -> UpstreamRunner:
+        """The upstream runner configured from this preset."""
+        c = self.conf
+        return UpstreamRunner(
+            self.spec, c["repo_dir"], c["python"], c["driver"], c["timeout_s"],
+            keep_workdir=c["keep_workdir"],
+        )
