@@ -26,6 +26,19 @@ CKPT_REPO = "hehao13/CameraCtrl_SVD_ckpts"
 CKPT_SVD_XT = "CameraCtrl_svdxt.ckpt"
 
 
+#: Upstream inference settings (``inference.py`` arguments and the pipeline's defaults).
+CAMERACTRL_DEFAULTS: dict[str, Any] = {
+    "width": 576,
+    "height": 320,
+    "num_inference_steps": 25,
+    "min_guidance_scale": 1.0,
+    "max_guidance_scale": 3.0,
+    "fps": 7,
+    "motion_bucket_id": 127,
+    "noise_aug_strength": 0.02,
+}
+
+
 class CameraCtrl(Method):
     name = "cameractrl"
     default_conf: dict[str, Any] = {
@@ -33,14 +46,7 @@ class CameraCtrl(Method):
         # CameraCtrl-SVD checkpoint: local path or "repo_id:filename" on the hub
         "checkpoint": f"{CKPT_REPO}:{CKPT_SVD_XT}",
         "max_frames": 25,  # rows of the pose encoder's position table: 25 SVD-XT, 14 SVD
-        "width": 576,
-        "height": 320,
-        "num_inference_steps": 25,
-        "min_guidance_scale": 1.0,
-        "max_guidance_scale": 3.0,
-        "fps": 7,
-        "motion_bucket_id": 127,
-        "noise_aug_strength": 0.02,
+        **CAMERACTRL_DEFAULTS,  # upstream inference settings: 576x320, 25 steps, CFG 1 -> 3...
         "decode_chunk_size": None,  # frames per VAE decode; null = all at once
         "device": "auto",  # "auto": cuda when available, else cpu
         "dtype": "auto",  # "auto": float16 on cuda, float32 on cpu

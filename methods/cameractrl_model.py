@@ -53,6 +53,7 @@ from diffusers.models.attention import TemporalBasicTransformerBlock
 from torch import nn
 
 from benchmark.cameras import CameraPath
+from methods.cameractrl import CAMERACTRL_DEFAULTS
 from trajattn.pipeline import to_uint8_frames
 
 CKPT_REPO = "hehao13/CameraCtrl_SVD_ckpts"
@@ -75,17 +76,8 @@ SVD_XT_POSE_ENCODER: dict[str, Any] = {
 }
 SVD_POSE_ENCODER: dict[str, Any] = {**SVD_XT_POSE_ENCODER, "max_frames": 14}
 
-#: Upstream inference settings (``inference.py`` arguments and the pipeline's defaults).
-DEFAULTS: dict[str, Any] = {
-    "width": 576,
-    "height": 320,
-    "num_inference_steps": 25,
-    "min_guidance_scale": 1.0,
-    "max_guidance_scale": 3.0,
-    "fps": 7,
-    "motion_bucket_id": 127,
-    "noise_aug_strength": 0.02,
-}
+#: Upstream inference settings (kept with the adapter, which must import without torch).
+DEFAULTS: dict[str, Any] = CAMERACTRL_DEFAULTS
 
 PROCESSOR_NAME = "processor"
 MERGE_NAME = "qkv_merge"
