@@ -13,6 +13,7 @@ persistence, PSNR/SSIM against the exact edited video, and generation failures.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -78,38 +79,46 @@ def paper_table(summary: pd.DataFrame, table: str = "table1") -> pd.DataFrame:
     there is one frame count; ``table_edit``: :func:`edit_table`."""
     if table == "table_edit":
         return edit_table(summary)
-    rows = []
     with_setting = table == "table1" or summary["num_frames"].nunique() > 1
-    columns = dict(COLUMNS)
-    if _present(summary, "traj_epe_fraction"):
-        columns.update(TRAJ_COLUMNS)
-    for _, row in summary.iterrows():
-        out = {"setting": f"{int(row['num_frames'])} frames"} if with_setting else {}
-        out["method"] = row["method"]
-        for key, (label, digits) in columns.items():
-            out[label] = _value_cell(row, key, digits)
-            if key == "fid":
-                out["failed"] = f"{int(row['failed'])}/{int(row['runs'])}"
-        rows.append(out)
-    return pd.DataFrame(rows)
+    return _table_rows(summary, COLUMNS, with_setting, failed_after="fid",
+                       failed=lambda row: row["failed"])
 
 
 def edit_table(summary: pd.DataFrame) -> pd.DataFrame:
     """setting (several frame counts only) | method | track EPE | edit persistence | PSNR |
     SSIM (| traj EPE where present) | failed (generation failures / runs)."""
-    rows = []
+
+    def generation_failures(row: pd.Series) -> object:
+        failed = row.get("gen_failed")
+        return row["failed"] if _missing(failed) else failed
+
     with_setting = summary["num_frames"].nunique() > 1
-    columns = dict(EDIT_COLUMNS)
+    return _table_rows(summary, EDIT_COLUMNS, with_setting, failed_after=None,
+                       failed=generation_failures)
+
+
+def _table_rows(
+    summary: pd.DataFrame,
+    base_columns: dict[str, tuple[str, int]],
+    with_setting: bool,
+    failed_after: str | None,
+    failed: Callable[[pd.Series], object],
+) -> pd.DataFrame:
+    """One row per summary row: the setting (optional), the method, each column's cell (plus
+    traj EPE where any run has it) and ``failed/runs`` after ``failed_after`` (None: last)."""
+    columns = dict(base_columns)
     if _present(summary, "traj_epe_fraction"):
         columns.update(TRAJ_COLUMNS)
+    rows = []
     for _, row in summary.iterrows():
         out = {"setting": f"{int(row['num_frames'])} frames"} if with_setting else {}
         out["method"] = row["method"]
+        count = f"{int(failed(row))}/{int(row['runs'])}"
         for key, (label, digits) in columns.items():
             out[label] = _value_cell(row, key, digits)
-        failed = row.get("gen_failed")
-        failed = row["failed"] if _missing(failed) else failed
-        out["failed"] = f"{int(failed)}/{int(row['runs'])}"
+            if key == failed_after:
+                out["failed"] = count
+        out.setdefault("failed", count)
         rows.append(out)
     return pd.DataFrame(rows)
 
