@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from methods.base import GenerationRequest, GenerationResult, Method, MethodUnavailable
-from trajattn.warp import warp_image
+from trajattn.warp import warp_image, warp_video_frames
 
 _INPAINT = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 
@@ -67,13 +67,5 @@ class DepthWarp(Method):
                 "depth_warp on a video needs every input frame's depth (video_depth): run the "
                 "suite's video stage (exact for synthetic videos, Depth-Anything-V2 for clips)"
             )
-        cam, src = request.camera, request.video_camera
-        offsets = request.camera_offsets()
-        warped = np.empty((cam.num_frames, cam.height, cam.width, 3), np.float64)
-        valid = np.empty((cam.num_frames, cam.height, cam.width), bool)
-        for f in range(cam.num_frames):
-            pair = np.stack([np.eye(4), offsets[f]])
-            w, v = warp_image(request.video[f], request.video_depth[f], src.K, pair,
-                              self.conf["occlusion_rtol"])
-            warped[f], valid[f] = w[1], v[1]
-        return warped, valid
+        return warp_video_frames(request.video, request.video_depth, request.video_camera.K,
+                                 request.camera_offsets(), self.conf["occlusion_rtol"])

@@ -72,22 +72,12 @@ def video_warp_targets(
     Returns:
         (F, H, W, 3) uint8 warped frames (zeros in holes) and (F, H, W) bool validity.
     """
-    from trajattn.warp import warp_image
+    from trajattn.warp import warp_video_frames
 
     frames = np.asarray(frames)
-    num = frames.shape[0]
-    if depths.shape != frames.shape[:3] or offsets.shape != (num, 4, 4):
-        raise ValueError(
-            f"need depths {frames.shape[:3]} and offsets {(num, 4, 4)}, got {depths.shape} "
-            f"and {offsets.shape}"
-        )
-    warped = np.zeros_like(frames)
-    valid = np.zeros(frames.shape[:3], bool)
+    colours, valid = warp_video_frames(frames, depths, K, offsets)
+    warped = np.clip(np.rint(colours), 0, 255).astype(np.uint8)
     warped[0], valid[0] = frames[0], True
-    for f in range(1, num):
-        colours, ok = warp_image(frames[f], depths[f], K, np.stack([np.eye(4), offsets[f]]))
-        warped[f] = np.clip(np.rint(colours[1]), 0, 255).astype(np.uint8)
-        valid[f] = ok[1]
     return warped, valid
 
 

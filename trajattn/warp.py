@@ -111,3 +111,37 @@ def warp_image(
     if image.ndim == 2:
         warped = warped[..., 0]
     return warped, valid.reshape(rel.shape[0], height, width).numpy()
+
+
+def warp_video_frames(
+    frames: np.ndarray,
+    depths: np.ndarray,
+    K: np.ndarray,
+    offsets: np.ndarray,
+    occlusion_rtol: float = 0.03,
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Re-shoot a video frame by frame: frame f warped with its own depth by the camera
+    offset ``offsets[f]`` (its camera -> the new camera of frame f), each as the two-frame
+    path ``[I, M_f]`` of :func:`warp_image`.
+
+    Args:
+        frames: (F, H, W, 3) input video; depths: (F, H, W) its z-depth; K: (3, 3) shared;
+        offsets: (F, 4, 4).
+
+    Returns:
+        (F, H, W, 3) float64 warped colours and (F, H, W) bool validity.
+    """
+    frames, depths, offsets = np.asarray(frames), np.asarray(depths), np.asarray(offsets)
+    num = frames.shape[0]
+    if depths.shape != frames.shape[:3] or offsets.shape != (num, 4, 4):
+        raise ValueError(
+            f"need depths {frames.shape[:3]} and offsets {(num, 4, 4)}, got {depths.shape} "
+            f"and {offsets.shape}"
+        )
+    warped = np.empty(frames.shape, np.float64)
+    valid = np.empty(frames.shape[:3], bool)
+    for f in range(num):  # each frame has its own depth and offset: one warp each
+        colours, ok = warp_image(frames[f], depths[f], K, np.stack([np.eye(4), offsets[f]]),
+                                 occlusion_rtol)
+        warped[f], valid[f] = colours[1], ok[1]
+    return warped, valid
