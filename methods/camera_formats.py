@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.cameras import CameraPath
+from benchmark.cameras import DEFAULT_FRAME_INTERVAL_US, CameraPath
 from trajattn.trajectories import trajectories_from_depth
 
 
@@ -33,19 +33,35 @@ def motionctrl_rt(camera: CameraPath, translation_scale: float = 1.0) -> np.ndar
     return rt.reshape(len(w2c), 12)
 
 
-def cameractrl_rows(camera: CameraPath) -> np.ndarray:
-    r"""CameraCtrl's RealEstate10K-style rows ``fx fy cx cy`` (normalised by width/height) and
-    the 3x4 world-to-camera, made relative so frame 0's camera-to-world is the identity.
+def cameractrl_rows(camera: CameraPath, timestamps: np.ndarray | None = None) -> np.ndarray:
+    r"""CameraCtrl's input as RealEstate10K rows, all 19 columns: ``timestamp fx fy cx cy 0 0``
+    (intrinsics normalised by width/height, two zero distortion terms) then the 3x4
+    world-to-camera row-major, made relative so frame 0's camera-to-world is the identity.
+
+    CameraCtrl (hehao13/CameraCtrl) reads these rows as RealEstate10K gives them (its
+    ``Camera`` class takes ``entry[1:5]`` as intrinsics and ``entry[7:]`` as the pose), so the
+    rows written by ``np.savetxt`` under a URL line are a RealEstate10K camera file that
+    :func:`benchmark.cameras.read_realestate10k` reads back.
+
+    Args:
+        timestamps: (F,) integer microseconds; default ``i * 33333`` (RealEstate10K's 30 fps,
+            :data:`benchmark.cameras.DEFAULT_FRAME_INTERVAL_US`).
 
     Returns:
-        (F, 16) float64: 4 intrinsics then 12 pose numbers (row-major 3x4).
+        (F, 19) float64.
     """
+    num = camera.num_frames
+    if timestamps is None:
+        timestamps = np.arange(num) * DEFAULT_FRAME_INTERVAL_US
+    timestamps = np.asarray(timestamps, dtype=np.float64)
+    if timestamps.shape != (num,):
+        raise ValueError(f"timestamps: expected {num} entries, got shape {timestamps.shape}")
     rel = camera.relative_to_first()
     k = camera.K
     intr = np.array([k[0, 0] / camera.width, k[1, 1] / camera.height,
-                     k[0, 2] / camera.width, k[1, 2] / camera.height])
-    poses = rel.w2c[:, :3, :].reshape(camera.num_frames, 12)
-    return np.concatenate([np.tile(intr, (camera.num_frames, 1)), poses], axis=1)
+                     k[0, 2] / camera.width, k[1, 2] / camera.height, 0.0, 0.0])
+    poses = rel.w2c[:, :3, :].reshape(num, 12)
+    return np.concatenate([timestamps[:, None], np.tile(intr, (num, 1)), poses], axis=1)
 
 
 def plucker_embedding(camera: CameraPath, height: int, width: int) -> np.ndarray:

@@ -65,8 +65,13 @@ MOTION_I2V_SPEC = UpstreamSpec(
     ),
 )
 NATIVE_NUM_FRAMES = 16
-#: temporal_position_encoding_max_len of the motion module (configs_flowgen inference.yaml).
-MAX_NUM_FRAMES = 32
+#: Longest clip the stage-2 motion module can take. Its temporal position encoding has
+#: ``temporal_position_encoding_max_len: 32`` (configs_flowgen/inference/inference.yaml), but
+#: stage 2 applies it to the interleaved sequence of ``2 F - 1`` frames (frames and flow-warped
+#: frames; ``forward_motion_module.py`` rearranges with ``f=2 * video_length - 1``), so
+#: ``2 F - 1 <= 32``: at most 16 frames (G-U-N/Motion-I2V @ bc787e1). Longer clips crash inside
+#: upstream; the adapter refuses them before launching it.
+MAX_NUM_FRAMES = 16
 FLOW_FILE = "flow.npy"
 #: Displacement (pixels, x and y) that sends a frame-0 pixel off the image (see docstring).
 OFF_IMAGE = -1.0e4
@@ -135,8 +140,9 @@ class MotionI2V(UpstreamMethod):
             raise ValueError(f"motion_i2v: width/height must be multiples of 8, got "
                              f"{width}x{height}")
         if request.num_frames > MAX_NUM_FRAMES:
-            raise ValueError(f"motion_i2v: at most {MAX_NUM_FRAMES} frames (the motion module's "
-                             f"temporal position encoding), got {request.num_frames}")
+            raise ValueError(f"motion_i2v: at most {MAX_NUM_FRAMES} frames, got "
+                             f"{request.num_frames}: stage 2's temporal position encoding "
+                             "(max_len 32) covers the interleaved 2F-1 sequence")
         prompt = str(c["prompt"] or "").strip()
         if not prompt:
             raise ValueError("motion_i2v: `prompt` must be a non-empty text (the model needs one)")

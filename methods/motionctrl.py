@@ -10,9 +10,25 @@ intrinsics. The driver ``upstream_drivers/motionctrl_svd.py`` runs upstream's sa
 (``main/inference/motionctrl_cmcm.py::sample``: EulerEDM, 25 steps, linear CFG 1 -> 2.5) in the
 upstream environment (see :mod:`methods.upstream`).
 
-Scale policy: upstream's CLI multiplies translations by ``[3, 1, 4] * speed`` (``get_RT``), its
-demo's presets differ again; here translations (in units of the scene's median depth) are
-multiplied by one isotropic ``translation_scale`` so the requested path keeps its shape.
+Scale policy: translations (in units of the scene's median depth) are multiplied by one
+isotropic ``translation_scale`` so the requested path keeps its shape. Default
+:data:`DEFAULT_TRANSLATION_SCALE` = 4, chosen from upstream's own inputs (svd @ 0c5cc12,
+measured as ``|t|`` of the last of the 14 frames ``get_RT`` takes, relative to the first):
+
+- the basic example pose files ``examples/camera_poses/test_camera_{L,R,U,D,I,O}.json`` reach
+  1.14 (``Round-RI_90`` 0.95, RealEstate10K-derived ``018f7907401f2fef`` 1.27, ``1424acd0...``
+  8.1);
+- the run script (``configs/inference/motionctrl_run.sh``: ``--speed 2.0``) then multiplies by
+  ``[3, 1, 4] * speed``: 2.3 - 9.1 for the basic files, up to 63 for RealEstate10K-derived ones;
+- our paper paths reach 0.15 - 0.30 (truck 20 %: 0.20, dolly 30 %: 0.30, orbit 15 deg: 0.26).
+
+A factor 4 puts our paths at 0.6 - 1.2, the magnitude of upstream's unscaled example files;
+``translation_scale: 1`` drives MotionCtrl 4-45x below what it was demonstrated with. The
+``motionctrl-scale`` suite (configs/suites/motionctrl-scale.yaml) sweeps 0.25, 1, 4 and 16 so
+the choice can be checked by measurement on a GPU.
+
+Frame count: upstream's ``sgm/motionctrl/modified_svd.py`` hard-codes 14 frames, so any other
+count is refused here (ValueError, recorded as a failed run) before upstream is launched.
 """
 
 from __future__ import annotations
@@ -41,8 +57,10 @@ MOTIONCTRL_SPEC = UpstreamSpec(
         ("sgm/motionctrl/camera_motion_control.py", "MotionCtrl-SVD's model code"),
     ),
 )
-#: Native clip length and resolution (upstream config and run script).
+#: Native clip length and resolution (upstream config and run script); the only one it runs.
 NATIVE_NUM_FRAMES = 14
+#: Isotropic factor on our translations (module docstring: upstream's example magnitudes).
+DEFAULT_TRANSLATION_SCALE = 4.0
 POSE_FILE = "camera_pose.json"
 
 
@@ -65,7 +83,8 @@ class MotionCtrl(UpstreamMethod):
         "config": "configs/inference/config_motionctrl_cmcm.yaml",  # relative to repo_dir
         "width": 1024,  # native 1024x576 (upstream needs multiples of 64)
         "height": 576,
-        "translation_scale": 1.0,  # isotropic factor on translations (see module docstring)
+        # isotropic factor on translations: 4 matches upstream's example pose files (docstring)
+        "translation_scale": DEFAULT_TRANSLATION_SCALE,
         "num_inference_steps": 25,  # EulerEDM steps (run script: --ddim_steps 25)
         "fps_id": 10,  # run script and demo: fps 10
         "motion_bucket_id": 127,
@@ -76,6 +95,11 @@ class MotionCtrl(UpstreamMethod):
     def generate(self, request: GenerationRequest) -> GenerationResult:
         c = self.conf
         width, height = int(c["width"]), int(c["height"])
+        if request.num_frames != NATIVE_NUM_FRAMES:
+            raise ValueError(
+                f"motionctrl: MotionCtrl-SVD runs {NATIVE_NUM_FRAMES} frames only (upstream's "
+                f"sgm/motionctrl/modified_svd.py hard-codes it), got {request.num_frames}"
+            )
         if width % 64 or height % 64:
             raise ValueError(f"motionctrl: width/height must be multiples of 64, got "
                              f"{width}x{height} (upstream would resize)")
@@ -114,7 +138,8 @@ class MotionCtrl(UpstreamMethod):
                 "upstream_commit_pinned": MOTIONCTRL_COMMIT,
                 "upstream_commit_checkout": runner.checkout_commit(),
                 "camera_input": "relative w2c [R|t] per frame, 12 numbers (motionctrl_rt)",
-                "scale_policy": "isotropic translation_scale (upstream CLI: [3, 1, 4] * speed)",
+                "scale_policy": "isotropic translation_scale; 4 matches upstream's example "
+                                "pose files (|t| ~1.1 at frame 14); upstream CLI: [3,1,4]*speed",
                 "translation_scale": float(c["translation_scale"]),
                 "native_num_frames": NATIVE_NUM_FRAMES,
                 "resolution": [width, height],

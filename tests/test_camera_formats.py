@@ -6,7 +6,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from benchmark.camera_paths import make_camera_path
-from benchmark.cameras import CameraPath
+from benchmark.cameras import CameraPath, read_realestate10k
 from methods.camera_formats import camera_flow, cameractrl_rows, motionctrl_rt, plucker_embedding
 
 K = np.array([[100.0, 0, 2.5], [0, 100.0, 1.5], [0, 0, 1]])
@@ -35,9 +35,32 @@ def test_cameractrl_rows_normalise_intrinsics_and_start_at_identity():
     motion = _pose([0.0, 0.0, 0.0], [-0.1, 0.0, 0.0])  # camera moves +0.1 in x
     cam = CameraPath(K=K, w2c=np.stack([w2c0, motion @ w2c0]), width=5, height=3)
     rows = cameractrl_rows(cam)
-    np.testing.assert_allclose(rows[:, :4], [[20.0, 100 / 3, 0.5, 0.5]] * 2)
-    np.testing.assert_allclose(rows[0, 4:], np.eye(4)[:3].ravel(), atol=1e-12)
-    np.testing.assert_allclose(rows[1, 4:], motion[:3].ravel(), atol=1e-12)
+    # RealEstate10K's 19 columns: timestamp, fx fy cx cy (normalised), k1 k2 = 0, 3x4 w2c.
+    assert rows.shape == (2, 19)
+    np.testing.assert_array_equal(rows[:, 0], [0, 33333])
+    np.testing.assert_allclose(rows[:, 1:7], [[20.0, 100 / 3, 0.5, 0.5, 0, 0]] * 2)
+    np.testing.assert_allclose(rows[0, 7:], np.eye(4)[:3].ravel(), atol=1e-12)
+    np.testing.assert_allclose(rows[1, 7:], motion[:3].ravel(), atol=1e-12)
+
+
+def test_cameractrl_rows_read_back_as_a_realestate10k_file(tmp_path):
+    """The rows under a URL line are a RealEstate10K camera file: our reader gives back the
+    relative camera (K in pixels, frame 0 at the identity) and the timestamps."""
+    w2c0 = _pose([0.1, -0.2, 0.3], [0.5, -1.0, 2.0])
+    motion = _pose([0.0, 0.05, 0.02], [-0.2, 0.1, 0.3])
+    k = np.array([[4.0, 0, 2.5], [0, 4.0, 1.5], [0, 0, 1]])  # a plausible 64 deg field of view
+    cam = CameraPath(K=k, w2c=np.stack([w2c0, motion @ w2c0, motion @ motion @ w2c0]),
+                     width=5, height=3)
+    rows = cameractrl_rows(cam, timestamps=np.array([0, 40000, 80000]))
+    path = tmp_path / "clip.txt"
+    text = "\n".join(" ".join(f"{int(r[0])}" if i == 0 else repr(float(x))
+                               for i, x in enumerate(r)) for r in rows)
+    path.write_text("https://www.youtube.com/watch?v=none\n" + text + "\n")
+    clip = read_realestate10k(path, 5, 3)
+    assert clip.timestamps == [0, 40000, 80000]
+    np.testing.assert_allclose(clip.camera.K, k, rtol=1e-12)
+    expected = [np.eye(4), motion, motion @ motion]
+    np.testing.assert_allclose(clip.camera.w2c, expected, atol=1e-12)
 
 
 def test_plucker_rays_of_a_truck_move():

@@ -57,3 +57,34 @@ def test_shipped_suites_load():
     assert len(load_suite("synthetic-230").combinations()) == 460
     paper = load_suite("paper-image-230")
     assert len(paper.scenes) == 23 and len(paper.cameras) == 10
+
+
+def test_motionctrl_scale_suite_dry_run_counts_its_jobs(tmp_path):
+    """motionctrl-scale: 5 paper images x 3 paths x 4 translation scales at 14 frames = 60
+    clips; each preset differs from `motionctrl` (scale 4) only in translation_scale."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from benchmark.generate import load_preset
+
+    suite = load_suite("motionctrl-scale")
+    scales = {"motionctrl_scale0p25": 0.25, "motionctrl_scale1": 1.0, "motionctrl": 4.0,
+              "motionctrl_scale16": 16.0}
+    assert suite.methods == {name: [14] for name in scales}
+    base = load_preset("motionctrl")
+    for name, scale in scales.items():
+        preset = load_preset(name)
+        assert preset["adapter"] == "motionctrl"
+        assert preset["args"] == {**base["args"], "translation_scale": scale}
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--config", "suite=motionctrl-scale",
+         f"results={tmp_path}"], cwd=root, capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    stats = out.stdout[out.stdout.index("Job stats"):].split("\n\n")[0]
+    counts = dict(line.split() for line in stats.splitlines()[3:])
+    assert counts["generate"] == "60" and counts["score"] == "60"
+    for name in scales:
+        assert out.stdout.count(f"motionctrl-scale/{name}/") >= 15

@@ -103,22 +103,44 @@ def test_motionctrl_contract_with_standin(motionctrl_repo: Path) -> None:
     np.testing.assert_allclose(result.K, K)
     np.testing.assert_allclose(result.K, [[800, 0, 512], [0, 800, 288], [0, 0, 1]])
     assert result.info["upstream_commit_pinned"] == MOTIONCTRL_COMMIT
-    assert result.info["translation_scale"] == 1.0
+    assert result.info["translation_scale"] == 4.0
     assert result.info["workdir"] is None  # removed after success
 
 
-def test_motionctrl_pose_file_hand_computed(motionctrl_repo: Path) -> None:
+@pytest.mark.parametrize(("extra", "scale"), [({"translation_scale": 2.0}, 2.0), ({}, 4.0)])
+def test_motionctrl_pose_file_hand_computed(motionctrl_repo: Path, extra: dict,
+                                            scale: float) -> None:
     """Trucking right 0.1 per frame from a rotated, offset world pose: relative w2c rows are
-    [I | (-0.1 i * scale, 0, 0)] whatever the world frame."""
-    camera = truck_camera(1024, 576, 5, 0.1, 900.0, rot_y(-40))
-    method = MotionCtrl(standin_conf(motionctrl_repo, keep_workdir=True, translation_scale=2.0))
+    [I | (-0.1 i * scale, 0, 0)] whatever the world frame; the default scale is 4 (upstream's
+    example pose files reach |t| ~1.1 at frame 14; our paths 0.15-0.3)."""
+    camera = truck_camera(1024, 576, 14, 0.1, 900.0, rot_y(-40))
+    method = MotionCtrl(standin_conf(motionctrl_repo, keep_workdir=True, **extra))
     result = method.generate(GenerationRequest(image=gradient_image(1024, 576), camera=camera))
     workdir = Path(result.info["workdir"])
     rows = np.array(json.loads((workdir / "camera_pose.json").read_text()))
-    expected = np.array([[1, 0, 0, -0.2 * i, 0, 1, 0, 0, 0, 0, 1, 0] for i in range(5)])
+    expected = np.array([[1, 0, 0, -0.1 * scale * i, 0, 1, 0, 0, 0, 0, 1, 0]
+                         for i in range(14)])
     np.testing.assert_allclose(rows, expected, atol=1e-12)
+    assert result.info["translation_scale"] == scale
     settings = json.loads((workdir / "settings.json").read_text())
-    assert settings["seed"] == 0 and settings["num_steps"] == 25 and settings["num_frames"] == 5
+    assert settings["seed"] == 0 and settings["num_steps"] == 25 and settings["num_frames"] == 14
+
+
+@pytest.mark.parametrize("frames", [5, 16, 25])
+def test_motionctrl_refuses_other_frame_counts_before_launching(tmp_path: Path,
+                                                                motionctrl_repo: Path,
+                                                                frames: int) -> None:
+    """Upstream hard-codes 14 frames: other counts are refused with the reason, and the
+    driver (here one that would leave a marker file) never runs."""
+    marker = tmp_path / "launched"
+    driver = tmp_path / "driver.py"
+    driver.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    conf = {**standin_conf(motionctrl_repo), "driver": str(driver)}
+    camera = truck_camera(1024, 576, frames, 0.1, 900.0)
+    with pytest.raises(ValueError, match=r"14 frames only.*modified_svd\.py.*got " + str(frames)):
+        MotionCtrl(conf).generate(GenerationRequest(image=gradient_image(1024, 576),
+                                                    camera=camera))
+    assert not marker.exists()
 
 
 def test_standin_rejects_pose_not_relative(motionctrl_repo: Path) -> None:
@@ -147,7 +169,7 @@ def test_motionctrl_unavailable_names_setup(tmp_path: Path, motionctrl_repo: Pat
         conf["python"] = str(tmp_path / "env" / "bin" / "python")
     else:
         (motionctrl_repo / "checkpoints" / "motionctrl_svd.ckpt").unlink()
-    camera = truck_camera(64, 36, 3, 0.1, 50.0)
+    camera = truck_camera(64, 36, 14, 0.1, 50.0)
     with pytest.raises(MethodUnavailable) as info:
         MotionCtrl(conf).generate(GenerationRequest(image=gradient_image(64, 36), camera=camera))
     message = str(info.value)
@@ -254,6 +276,19 @@ def test_motion_i2v_contract_with_standin(motion_i2v_repo: Path) -> None:
     assert np.abs(flow[:, 1]).max() < 1e-3
     assert not result.extras["flow_off_image"].any()
     assert "stage 1 bypassed" in result.info["flow_choice"]
+
+
+def test_motion_i2v_refuses_more_than_16_frames(tmp_path: Path, motion_i2v_repo: Path) -> None:
+    """Stage 2's position encoding (max_len 32) covers the interleaved 2F-1 sequence: 17
+    frames are refused with the reason before upstream runs; 16 pass (contract test)."""
+    marker = tmp_path / "launched"
+    driver = tmp_path / "driver.py"
+    driver.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    conf = {**standin_conf(motion_i2v_repo), "driver": str(driver)}
+    for frames in (17, 32):
+        with pytest.raises(ValueError, match=r"at most 16 frames.*2F-1"):
+            MotionI2V(conf).generate(plane_request(frames, 0.01))
+    assert not marker.exists()
 
 
 def test_motion_i2v_needs_depth(motion_i2v_repo: Path) -> None:
