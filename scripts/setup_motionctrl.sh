@@ -9,6 +9,18 @@
 # 3.10.6, `pip install -r requirements.txt` (torch 1.13.1, xformers 0.0.16), weights
 # motionctrl_svd.ckpt from the hub repo TencentARC/MotionCtrl into ./checkpoints.
 # Without conda, set PYTHON310=/path/to/python3.10 to build a venv instead.
+#
+# Pins: upstream's requirements.txt fixes torch==1.13.1 and xformers==0.0.16 but leaves
+# transformers, open_clip_torch, kornia, timm and triton open, so a fresh install resolves
+# releases that need torch >= 2 (and a triton that torch 1.13 cannot use). They are installed
+# here under a pip constraints file (CONSTRAINTS below) with the versions Stability AI's
+# generative-models pins for the same stack, torch 1.13.1 + xformers 0.0.16
+# (requirements/pt13.txt of Stability-AI/generative-models, the `sgm` code MotionCtrl-SVD is
+# built on): transformers 4.19.1 (May 2022), open_clip_torch 2.20.0 (its lower bound, May 2023),
+# kornia 0.6.9 (Dec 2022), timm 0.9.2 (its lower bound, May 2023), triton 2.0.0.post1 (the
+# triton of torch 2.0, what pt13.txt names; torch 1.13 does not import it). All released
+# before torch 2.1, none requiring torch >= 2. huggingface_hub stays < 1.0, the range
+# transformers 4.19 declares.
 set -euo pipefail
 
 NAME=motionctrl
@@ -42,8 +54,19 @@ if [ ! -x "$PY" ]; then
     fi
 fi
 "$PY" -m pip install --upgrade pip
-"$PY" -m pip install -r "$REPO/requirements.txt"
-"$PY" -m pip install "huggingface_hub[cli]"
+CONSTRAINTS="$ROOT/constraints.txt"
+cat > "$CONSTRAINTS" <<'PINS'
+torch==1.13.1
+xformers==0.0.16
+transformers==4.19.1
+open_clip_torch==2.20.0
+kornia==0.6.9
+timm==0.9.2
+triton==2.0.0.post1
+huggingface_hub<1.0
+PINS
+"$PY" -m pip install -r "$REPO/requirements.txt" -c "$CONSTRAINTS"
+"$PY" -m pip install "huggingface_hub[cli]" -c "$CONSTRAINTS"
 
 echo "== 3/4 weights: TencentARC/MotionCtrl motionctrl_svd.ckpt -> $REPO/checkpoints"
 mkdir -p "$REPO/checkpoints"

@@ -373,6 +373,20 @@ def test_setup_scripts_parse_and_pin(script: str) -> None:
     assert spec.setup_script == f"scripts/{script}"
 
 
+def test_setup_motionctrl_pins_what_upstream_leaves_open() -> None:
+    """Upstream's requirements leave these open next to torch 1.13.1; the script constrains
+    every one of them (and every pip install) to one exact version."""
+    text = (ROOT / "scripts" / "setup_motionctrl.sh").read_text()
+    pins = text.split("<<'PINS'\n")[1].split("\nPINS\n")[0].splitlines()
+    pinned = dict(line.split("==") for line in pins if "==" in line)
+    assert pinned["torch"] == "1.13.1" and pinned["xformers"] == "0.0.16"
+    for package in ("transformers", "open_clip_torch", "kornia", "timm", "triton"):
+        assert package in pinned, package
+    installs = [line for line in text.splitlines() if "pip install" in line
+                and "--upgrade pip" not in line and not line.lstrip().startswith("#")]
+    assert installs and all('-c "$CONSTRAINTS"' in line for line in installs)
+
+
 @pytest.mark.parametrize("driver", ["motionctrl_svd.py", "motion_i2v.py"])
 def test_drivers_compile_and_pin(driver: str) -> None:
     """Drivers run only in the upstream envs; here: they compile and name the pinned commit."""
