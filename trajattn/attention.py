@@ -49,7 +49,13 @@ from diffusers.models.attention import TemporalBasicTransformerBlock
 from diffusers.models.attention_processor import Attention
 from diffusers.models.transformers.transformer_temporal import TransformerSpatioTemporalModel
 
-from trajattn.sampling import MODES, build_trajectory_index, gather_tokens, scatter_back
+from trajattn.sampling import (
+    MODES,
+    TrajectoryIndex,
+    build_trajectory_index,
+    gather_tokens,
+    scatter_back,
+)
 
 VARIANTS = ("vanilla", "tuning", "addon", "inherit")
 BRANCH_NAME = "traj_attn"
@@ -120,14 +126,29 @@ def _attend(
     Returns the projected output ``(S, F, C)`` and, if ``want_probs``, the attention
     probabilities averaged over sequences and heads.
     """
-    seqs, frames, channels = x.shape
+    q, k, v = attn.to_q(x), attn.to_k(x), attn.to_v(x)
+    out, probs = _attend_projected(attn, q, k, v, key_mask, mixed_pairs, want_probs)
+    return attn.to_out[1](attn.to_out[0](out)) / attn.rescale_output_factor, probs
+
+
+def _attend_projected(
+    attn: Attention,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    key_mask: torch.Tensor | None = None,
+    mixed_pairs: bool = False,
+    want_probs: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    r"""The multi-head attention of :func:`_attend` on projected ``q, k, v (S, F, C)``, before
+    ``to_out``: returns ``(S, F, C)`` and the probabilities if ``want_probs``."""
+    seqs, frames, _ = q.shape
     if mixed_pairs:
         if seqs % 2:
             raise ValueError("compat_mixed_pairs needs an even number of trajectory sequences")
-        x = x.reshape(seqs // 2, 2 * frames, channels)
+        q, k, v = (t.reshape(seqs // 2, 2 * frames, t.shape[-1]) for t in (q, k, v))
         if key_mask is not None:
             key_mask = key_mask.reshape(seqs // 2, 2 * frames)
-    q, k, v = attn.to_q(x), attn.to_k(x), attn.to_v(x)
     heads = attn.heads
     head_dim = q.shape[-1] // heads
     q, k, v = (
@@ -147,9 +168,58 @@ def _attend(
         probs = weights.detach().float().mean(dim=(0, 1))
     else:
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=attn.scale)
-    out = out.transpose(1, 2).reshape(x.shape[0], x.shape[1], heads * head_dim)
-    out = attn.to_out[1](attn.to_out[0](out)) / attn.rescale_output_factor
+    out = out.transpose(1, 2).reshape(q.shape[0], q.shape[2], heads * head_dim)
     return out.reshape(seqs, frames, -1), probs
+
+
+def _commutes_with_sampling(attn: Attention) -> bool:
+    """Whether projecting before Alg. 1 and applying ``to_out`` after Alg. 2 is exact.
+
+    q/k/v are linear without bias, so ``to_q(gather(h)) == gather(to_q(h))`` (zero tokens stay
+    zero); ``to_out`` is affine, so it commutes with the count-normalised mean on covered
+    cells (its bias is then masked to keep uncovered cells 0). Dropout breaks the identity.
+    """
+    no_bias = all(getattr(attn, n).bias is None for n in ("to_q", "to_k", "to_v"))
+    dropout = attn.to_out[1]
+    inert = not isinstance(dropout, torch.nn.Dropout) or dropout.p == 0 or not dropout.training
+    return no_bias and inert
+
+
+def _attend_along_trajectories(
+    attn: Attention,
+    hidden: torch.Tensor,
+    index: TrajectoryIndex,
+    key_mask: torch.Tensor | None = None,
+    mixed_pairs: bool = False,
+    want_probs: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    r"""Alg. 1, attention of ``attn`` along the trajectories, Alg. 2, on ``(B * h * w, F, C)``.
+
+    Returns ``(back (B * h * w, F, C), covered (h * w, F), probs)``. Equal (to rounding) to
+    ``scatter_back(_attend(attn, gather_tokens(hidden, index)))``, which is the path taken when
+    :func:`_commutes_with_sampling` is false. Otherwise the projections run on the ``h * w``
+    grid cells rather than on the ``N = 2 h w`` sampled tokens, halving their cost: q/k/v in
+    one matmul before one gather, ``to_out`` after the scatter.
+    """
+    if not _commutes_with_sampling(attn):
+        out, probs = _attend(attn, gather_tokens(hidden, index), key_mask, mixed_pairs, want_probs)
+        back, covered = scatter_back(out, index)
+        return back, covered, probs
+    weight = torch.cat([attn.to_q.weight, attn.to_k.weight, attn.to_v.weight])
+    qkv = gather_tokens(F.linear(hidden, weight), index)
+    q, k, v = qkv.split(
+        [attn.to_q.out_features, attn.to_k.out_features, attn.to_v.out_features], -1
+    )
+    out, probs = _attend_projected(attn, q, k, v, key_mask, mixed_pairs, want_probs)
+    mean, covered = scatter_back(out, index)
+    proj = attn.to_out[0]
+    back = F.linear(mean, proj.weight)
+    if proj.bias is not None:
+        batch = hidden.shape[0] // covered.shape[0]
+        back = back.add_(proj.bias).mul_(covered.repeat(batch, 1)[..., None].to(back.dtype))
+    if attn.rescale_output_factor != 1:
+        back = back / attn.rescale_output_factor
+    return back, covered, probs
 
 
 class TrajectoryAttnProcessor:
@@ -203,16 +273,19 @@ class TrajectoryAttnProcessor:
         index = build_trajectory_index(
             tracks, visible, state.image_size, (h, w), config.mode, count, state.generator
         )
-        tokens = gather_tokens(hidden_states, index)
         batch = hidden_states.shape[0] // (h * w)
         key_mask = index.key_mask(batch) if config.mask_invalid_keys else None
         module = self.branch if self.branch is not None else attn
-        out, probs = _attend(
-            module, tokens, key_mask, config.compat_mixed_pairs, want_probs=capture is not None
+        back, covered, probs = _attend_along_trajectories(
+            module,
+            hidden_states,
+            index,
+            key_mask,
+            config.compat_mixed_pairs,
+            want_probs=capture is not None,
         )
         if probs is not None:
             self._record("trajectory", probs)
-        back, covered = scatter_back(out, index)
         if self.branch is not None:
             return temporal + back
         covered = covered.repeat(batch, 1)[..., None]

@@ -144,10 +144,17 @@ def _flat_rows(index: TrajectoryIndex, batch_size: int) -> torch.Tensor:
     return ((batch * (h * w) + index.index[None]) * num_frames) + frame
 
 
+def _accumulator(dtype: torch.dtype) -> torch.dtype:
+    """Half precision accumulates in float32 (sums of many tokens, counts above 2048)."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
 def gather_tokens(hidden: torch.Tensor, index: TrajectoryIndex) -> torch.Tensor:
     r"""Alg. 1: sample hidden states ``(B * h * w, F, C)`` along trajectories -> ``(B * N, F, C)``.
 
-    Invalid points give zero tokens.
+    Invalid points give zero tokens. Nearest mode copies each token once (``index_select``
+    writes the output rows in order) and zeroes the invalid rows in place; bilinear mode adds
+    the four weighted corners into the first one in place.
     """
     h, w = index.latent_size
     rows, num_frames, channels = hidden.shape
@@ -158,14 +165,33 @@ def gather_tokens(hidden: torch.Tensor, index: TrajectoryIndex) -> torch.Tensor:
         )
     batch_size = rows // (h * w)
     flat = _flat_rows(index, batch_size)  # (B, K, N, F)
-    values = hidden.reshape(-1, channels)[flat]  # (B, K, N, F, C)
-    weight = index.weight.to(hidden.dtype)[None, ..., None]
-    tokens = (values * weight).sum(1)  # (B, N, F, C)
-    return tokens.reshape(batch_size * index.num_trajectories, num_frames, channels)
+    source = hidden.reshape(-1, channels)
+    shape = (batch_size * index.num_trajectories, num_frames, channels)
+    if flat.shape[1] == 1:
+        tokens = source.index_select(0, flat[:, 0].reshape(-1))
+        invalid = (~index.valid).reshape(-1).nonzero().squeeze(1)  # (n, f) positions
+        if invalid.numel():
+            offsets = torch.arange(batch_size, device=invalid.device) * index.valid.numel()
+            tokens = tokens.index_fill_(0, (offsets[:, None] + invalid[None]).reshape(-1), 0)
+        return tokens.reshape(shape)
+    weight = index.weight.to(hidden.dtype)  # (K, N, F), zero at invalid points
+    tokens = None
+    for corner in range(flat.shape[1]):
+        values = source.index_select(0, flat[:, corner].reshape(-1)).reshape(
+            batch_size, -1, num_frames, channels
+        )
+        term = values.mul_(weight[corner, ..., None])
+        tokens = term if tokens is None else tokens.add_(term)
+    return tokens.reshape(shape)
 
 
 def scatter_back(tokens: torch.Tensor, index: TrajectoryIndex) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Alg. 2: back-project tokens ``(B * N, F, C)`` onto the latent grid.
+
+    Every token row is added (``index_add_``) straight into one preallocated accumulator laid
+    out like the output, ``(B * h * w * F + 1, C)``; invalid points go to the extra last row,
+    which is dropped, so nearest mode makes no weighted or masked copy of the tokens. The sums
+    are then divided in place by the counts. Half-precision tokens accumulate in float32.
 
     Returns:
         ``(out, covered)``: ``out (B * h * w, F, C)`` is the (weighted) mean of the valid
@@ -180,24 +206,30 @@ def scatter_back(tokens: torch.Tensor, index: TrajectoryIndex) -> tuple[torch.Te
             f"with {index.num_frames} frames"
         )
     batch_size = rows // index.num_trajectories
+    cells = h * w * num_frames
+    acc = _accumulator(tokens.dtype)
+    trash = batch_size * cells
     flat = _flat_rows(index, batch_size)  # (B, K, N, F)
-    # half precision accumulates in float32 (sums of many tokens, counts above 2048)
-    low = tokens.dtype in (torch.float16, torch.bfloat16)
-    acc = torch.float32 if low else tokens.dtype
     weight = index.weight.to(acc)  # (K, N, F)
-    contrib = (
-        tokens.to(acc).reshape(batch_size, 1, -1, num_frames, channels) * weight[None, ..., None]
-    )
-    out = torch.zeros(batch_size * h * w * num_frames, channels, dtype=acc, device=tokens.device)
-    out = out.index_add(0, flat.reshape(-1), contrib.reshape(-1, channels))
-    count = torch.zeros(h * w * num_frames, dtype=acc, device=tokens.device)
-    count.index_add_(0, flat[0].reshape(-1), weight.reshape(-1))
+    flat = torch.where(weight[None] > 0, flat, trash)
+    out = torch.zeros(trash + 1, channels, dtype=acc, device=tokens.device)
+    source = tokens.reshape(batch_size, -1, channels)  # (B, N * F, C)
+    if flat.shape[1] == 1 and acc == tokens.dtype:  # nearest: one call, no copy
+        out.index_add_(0, flat.reshape(-1), source.reshape(-1, channels))
+    else:  # one batch item at a time bounds the float32 / weighted copies to one item
+        for b in range(batch_size):
+            part = source[b].to(acc)
+            for corner in range(flat.shape[1]):
+                contrib = part if flat.shape[1] == 1 else part * weight[corner].reshape(-1, 1)
+                out.index_add_(0, flat[b, corner].reshape(-1), contrib)
+    count = torch.zeros(cells + 1, dtype=acc, device=tokens.device)
+    first = torch.where(flat[0] == trash, cells, flat[0])  # batch item 0's rows, own trash
+    count.index_add_(0, first.reshape(-1), weight.reshape(-1))
+    count = count[:-1]
     covered = count > 0
     denom = torch.where(covered, count, torch.ones_like(count))
-    out = (out.reshape(batch_size, h * w * num_frames, channels) / denom[None, :, None]).to(
-        tokens.dtype
-    )
-    return out.reshape(batch_size * h * w, num_frames, channels), covered.reshape(h * w, num_frames)
+    out = out[:-1].view(batch_size, cells, channels).div_(denom[:, None]).to(tokens.dtype)
+    return out.view(batch_size * h * w, num_frames, channels), covered.reshape(h * w, num_frames)
 
 
 def sample_along_trajectories(

@@ -1,0 +1,62 @@
+"""The branch's projections moved around Alg. 1 / Alg. 2 (trajattn.attention) are exact.
+
+Reference: the direct composition ``scatter_back(_attend(attn, gather_tokens(h)))`` (itself
+tested against the paper's literal loops), here with a random ``to_out`` bias so that the
+masking of uncovered cells is exercised, gradients included.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diffusers.models.attention_processor import Attention
+
+from trajattn.attention import _attend, _attend_along_trajectories, _commutes_with_sampling
+from trajattn.sampling import build_trajectory_index, gather_tokens, scatter_back
+
+B, F, H_LAT, W_LAT, C, HEADS = 2, 4, 4, 6, 16, 2
+IMAGE = (32, 48)
+
+
+def setup(mode: str, num: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    xy = torch.rand(F, num, 2, generator=g)
+    tracks = torch.stack([xy[..., 0] * 56 - 4, xy[..., 1] * 40 - 4], -1)
+    visible = torch.rand(F, num, generator=g) < 0.7
+    index = build_trajectory_index(tracks, visible, IMAGE, (H_LAT, W_LAT), mode)
+    torch.manual_seed(seed)
+    attn = Attention(C, heads=HEADS, dim_head=C // HEADS, bias=False, out_bias=True)
+    with torch.no_grad():
+        attn.to_out[0].bias.normal_()
+    hidden = torch.randn(B * H_LAT * W_LAT, F, C, requires_grad=True)
+    return index, attn, hidden
+
+
+def grads(value: torch.Tensor, attn: Attention, hidden: torch.Tensor) -> list[torch.Tensor]:
+    params = [hidden, *attn.parameters()]
+    return torch.autograd.grad(value.square().sum(), params)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+@pytest.mark.parametrize("masked,mixed", [(False, False), (True, False), (False, True)])
+def test_projections_around_sampling_are_exact(mode, masked, mixed):
+    index, attn, hidden = setup(mode, num=12)  # 12 trajectories leave cells uncovered
+    assert _commutes_with_sampling(attn)
+    key_mask = index.key_mask(B) if masked else None
+    out, _ = _attend(attn, gather_tokens(hidden, index), key_mask, mixed)
+    ref, ref_cov = scatter_back(out, index)
+    got, covered, _ = _attend_along_trajectories(attn, hidden, index, key_mask, mixed)
+    assert torch.equal(covered, ref_cov) and not covered.all()
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+    assert not got.reshape(B, H_LAT * W_LAT, F, C)[:, ~covered].any()  # bias kept off
+    for a, b in zip(grads(got, attn, hidden), grads(ref, attn, hidden), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_biased_qkv_takes_the_direct_path():
+    index, _, hidden = setup("nearest", num=12)
+    attn = Attention(C, heads=HEADS, dim_head=C // HEADS, bias=True)
+    assert not _commutes_with_sampling(attn)  # to_q(0) = bias != gather of projected zeros
+    got, _, probs = _attend_along_trajectories(attn, hidden, index, want_probs=True)
+    out, ref_probs = _attend(attn, gather_tokens(hidden, index), want_probs=True)
+    assert torch.equal(got, scatter_back(out, index)[0]) and torch.equal(probs, ref_probs)
