@@ -42,8 +42,12 @@ __all__ = [
     "CameraFileError",
     "CameraPath",
     "RealEstate10KClip",
+    "MAX_ROUNDING_TOL",
     "invert_rigid",
     "validate_intrinsics",
+    "FOV_RANGE_DEG",
+    "PRINCIPAL_POINT_MAX_OFFSET",
+    "PIXEL_ASPECT_RANGE",
     "camera_path_to_dict",
     "camera_path_from_dict",
     "save_camera_path",
@@ -113,25 +117,92 @@ def _check_intrinsics(k: np.ndarray, label: str = "K") -> None:
         )
 
 
-def validate_intrinsics(k: Any, label: str = "K") -> np.ndarray:
-    r"""Check intrinsics from outside the camera files (e.g. a method's returned K).
+#: Plausible horizontal and vertical field of view of a pinhole K, in degrees. Outside it a K
+#: almost always describes other units or other frames (RealEstate10K intrinsics written in
+#: pixels give ~0.1 deg; pixel intrinsics stored as normalised ones give ~179 deg).
+FOV_RANGE_DEG = (1.0, 170.0)
+#: Largest offset of the principal point from the frame centre, as a fraction of the frame's
+#: width (for cx) and height (for cy): (cx, cy) must lie in the middle 40% of each axis. Whole
+#: frames have it near the centre; a K of frames twice (or half) the size puts it at a corner
+#: (or a quarter of the way in), which is how a K for another resolution shows.
+PRINCIPAL_POINT_MAX_OFFSET = 0.2
+#: Plausible pixel aspect fy / fx (square pixels give 1; a K normalised by the wrong side or
+#: denormalised by the wrong size gives W / H or H / W).
+PIXEL_ASPECT_RANGE = (0.5, 2.0)
+
+
+def _fov_deg(focal: float, size: int) -> float:
+    return math.degrees(2.0 * math.atan(size / (2.0 * focal)))
+
+
+def _implausibility(k: np.ndarray, width: int, height: int) -> str | None:
+    """Why pixel intrinsics ``k`` cannot describe ``width`` x ``height`` frames, or None."""
+    fx, fy, cx, cy = float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2])
+    size = f"{width}x{height}"
+    hfov, vfov = _fov_deg(fx, width), _fov_deg(fy, height)
+    lo, hi = FOV_RANGE_DEG
+    if not (lo <= hfov <= hi and lo <= vfov <= hi):
+        if hfov < lo or vfov < lo:
+            cause = (f"focal lengths of {fx:.6g}, {fy:.6g} px are far longer than the frame; "
+                     "intrinsics look like pixels where normalised values were expected, or "
+                     "like pixels of much larger frames")
+        else:
+            cause = (f"focal lengths of {fx:.6g}, {fy:.6g} px are far shorter than the frame; "
+                     "intrinsics look normalised by width and height where pixels were "
+                     "expected, or like pixels of much smaller frames")
+        return (f"implausible field of view {hfov:.3g} x {vfov:.3g} deg for {size} frames "
+                f"(sane: {lo:g}-{hi:g} deg): {cause}")
+    aspect = fy / fx
+    if not PIXEL_ASPECT_RANGE[0] <= aspect <= PIXEL_ASPECT_RANGE[1]:
+        return (f"implausible pixel aspect fy/fx = {aspect:.3g} for {size} frames (sane: "
+                f"{PIXEL_ASPECT_RANGE[0]:g}-{PIXEL_ASPECT_RANGE[1]:g}): fx and fy look "
+                "normalised or scaled by different sizes")
+    off_x, off_y = abs(cx / width - 0.5), abs(cy / height - 0.5)
+    if max(off_x, off_y) > PRINCIPAL_POINT_MAX_OFFSET:
+        inside = 0 <= cx <= width and 0 <= cy <= height
+        where = "far from the centre of" if inside else "outside"
+        return (f"principal point ({cx:.6g}, {cy:.6g}) is {where} the {size} frame (sane: "
+                f"within {PRINCIPAL_POINT_MAX_OFFSET:.0%} of the size from the centre "
+                f"({width / 2:g}, {height / 2:g})): this K looks like it describes "
+                f"{2 * cx:.6g}x{2 * cy:.6g} frames, or its values are not in pixels")
+    return None
+
+
+def validate_intrinsics(
+    k: Any, label: str = "K", width: int | None = None, height: int | None = None
+) -> np.ndarray:
+    r"""Check intrinsics wherever a K enters trajbench (camera files, a method's K, a real
+    image's K): the one function for it, so every entry point refuses the same things.
 
     Args:
         k: array-like, expected a (3, 3) pinhole matrix in pixels.
-        label: what to call it in the error (e.g. the file it came from).
+        label: what to call it in the error (e.g. the file, and line, it came from).
+        width, height: size of the frames ``k`` describes; when given, ``k`` must also be
+            plausible for them (see below).
 
     Returns:
         ``k`` as a float64 (3, 3) array.
 
     Raises:
         CameraFileError: not numeric, wrong shape, NaN/inf, not upper-triangular with
-            ``K[2] == (0, 0, 1)``, or a non-positive focal length; the message says which.
+            ``K[2] == (0, 0, 1)``, or a non-positive focal length; with a frame size also a
+            field of view outside :data:`FOV_RANGE_DEG` (1-170 deg, horizontal and vertical),
+            a pixel aspect fy/fx outside :data:`PIXEL_ASPECT_RANGE` (0.5-2) or a principal
+            point more than :data:`PRINCIPAL_POINT_MAX_OFFSET` (20%) of the frame size from
+            its centre. The message names the problem and its likely cause (values in other
+            units, or a K for frames of another size).
     """
     try:
         arr = np.array(k, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise CameraFileError(f"{label}: cannot convert to a float array ({exc})") from exc
     _check_intrinsics(arr, label)
+    if (width is None) != (height is None):
+        raise ValueError("validate_intrinsics: give both width and height, or neither")
+    if width is not None and height is not None:
+        problem = _implausibility(arr, int(width), int(height))
+        if problem:
+            raise CameraFileError(f"{label}: {problem}")
     return arr
 
 
@@ -318,10 +389,13 @@ def _nested_floats(value: Any, label: str, shape: tuple[int | None, ...]) -> np.
     return np.array(walk(value, label, 0), dtype=np.float64)
 
 
-def camera_path_from_dict(d: Any) -> CameraPath:
+def camera_path_from_dict(d: Any, check_plausible: bool = True) -> CameraPath:
     """Validate plain data in the ``trajbench.camera_path/1`` format and build a CameraPath.
 
-    Unknown extra keys are ignored (room for annotations); every error names its field.
+    Unknown extra keys are ignored (room for annotations); every error names its field. K
+    must be plausible for the frame size (:func:`validate_intrinsics`); ``check_plausible=
+    False`` skips only that, to inspect or convert a file whose K is known to be unusual
+    (every stage of the benchmark checks).
     """
     if not isinstance(d, dict):
         raise CameraFileError(f"top level: expected a JSON object, got {type(d).__name__}")
@@ -343,6 +417,8 @@ def camera_path_from_dict(d: Any) -> CameraPath:
             )
     k = _nested_floats(d["K"], "K", (3, 3))
     w2c = _nested_floats(d["w2c"], "w2c", (None, 4, 4))
+    if check_plausible and d["width"] > 0 and d["height"] > 0:  # sizes: CameraPath checks
+        validate_intrinsics(k, "K", d["width"], d["height"])
     if d["num_frames"] != len(w2c):
         raise CameraFileError(
             f"num_frames: frame-count mismatch (num_frames={d['num_frames']}, "
@@ -377,12 +453,12 @@ def save_unavailable_camera(reason: str, file: PathLike) -> None:
     atomic_write_text(file, json.dumps({"format": FORMAT, UNAVAILABLE: reason}, indent=1))
 
 
-def load_camera_path(file: PathLike) -> CameraPath:
+def load_camera_path(file: PathLike, check_plausible: bool = True) -> CameraPath:
     """Read and validate a ``trajbench.camera_path/1`` JSON file.
 
     Raises CameraFileError naming the file and the offending field (FileNotFoundError when
     there is no such file); NaN/Infinity tokens, which Python's json accepts, are rejected as
-    non-finite values.
+    non-finite values. ``check_plausible``: see :func:`camera_path_from_dict`.
     """
     source = Path(file)
     if not source.is_file():
@@ -396,7 +472,7 @@ def load_camera_path(file: PathLike) -> CameraPath:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CameraFileError(f"{file}: malformed JSON ({exc})") from exc
     try:
-        return camera_path_from_dict(data)
+        return camera_path_from_dict(data, check_plausible)
     except CameraFileError as exc:
         raise CameraFileError(f"{file}: {exc}") from exc
 
@@ -411,11 +487,44 @@ _EXACT = Context(prec=200)
 
 @dataclass(frozen=True)
 class RealEstate10KClip:
-    """A RealEstate10K camera file: the camera path, the source URL and timestamps (us)."""
+    """A RealEstate10K camera file: the camera path, the source URL and timestamps (us).
+
+    ``metadata`` records what reading changed: ``reorthonormalised_lines`` (the lines whose
+    rotation, printed with few decimals, was projected back onto SO(3) by SVD),
+    ``max_rotation_error`` (largest |R^T R - I| as printed) and ``url_line`` (whether the
+    file had one).
+    """
 
     camera: CameraPath
     url: str = ""
     timestamps: list[int] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+#: Coarsest printed precision whose rounding a RealEstate10K rotation may carry (4 decimals):
+#: a tolerance matched to coarser printing would let non-rotations through.
+MAX_ROUNDING_TOL = 2e-4
+
+
+def _rounding_tolerance(tokens: Sequence[str]) -> float:
+    """|R^T R - I| that printing the rotation entries ``tokens`` can cause by rounding alone.
+
+    An entry off by at most e gives, for a rotation R + E, |R^T E + E^T R + E^T E| <= 2 sqrt(3)
+    e + 3 e^2 < 4 e entrywise. e comes from how the row is printed, read off its tokens: with
+    a fixed number of decimals (``%.6f``: every token shows them, trailing zeros too) e is half
+    a unit of the finest decimal; with significant digits (``%g``, ``repr``: trailing zeros
+    dropped, so 0.8 may be exact) half a unit of the most digits any token shows, at each
+    token's own magnitude. The larger of the two counts; a row at full precision gets
+    ORTHONORMAL_TOL, and no row more than MAX_ROUNDING_TOL.
+    """
+    numbers = [Decimal(tok) for tok in tokens]
+    finest = max(-int(x.as_tuple().exponent) for x in numbers)
+    digits = max(len(x.as_tuple().digits) for x in numbers)
+    half_unit = 0.5 * 10.0**-finest
+    for x in numbers:
+        if x != 0 and x != x.to_integral_value():
+            half_unit = max(half_unit, 0.5 * 10.0 ** (x.adjusted() - digits + 1))
+    return min(max(ORTHONORMAL_TOL, 4.0 * half_unit), MAX_ROUNDING_TOL)
 
 
 def _denormalise(token: str, size: int) -> float:
@@ -449,8 +558,26 @@ def _normalised_token(value: float, size: int) -> str:
     return repr(value / size)  # unreachable for finite values: 60 digits is always enough
 
 
-def _parse_re10k_line(line: str, lineno: int, where: str) -> tuple[int, list[str], np.ndarray]:
-    """Parse one frame line into (timestamp, intrinsic tokens, 4x4 w2c)."""
+def _looks_like_frame_row(line: str) -> bool:
+    """Whether ``line`` has the 19 numeric columns of a frame row (so it is not a URL)."""
+    tokens = line.split()
+    if len(tokens) != len(_RE10K_COLUMNS):
+        return False
+    try:
+        [float(t) for t in tokens]
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_re10k_line(
+    line: str, lineno: int, where: str
+) -> tuple[int, list[str], np.ndarray, float]:
+    """Parse one frame line into (timestamp, intrinsic tokens, 4x4 w2c, rotation error).
+
+    A rotation off SO(3) by no more than its printed precision explains (see
+    _rounding_tolerance) is re-orthonormalised by SVD; its error before that is returned.
+    """
     tokens = line.split()
     if len(tokens) != len(_RE10K_COLUMNS):
         raise CameraFileError(
@@ -480,20 +607,61 @@ def _parse_re10k_line(line: str, lineno: int, where: str) -> tuple[int, list[str
         )
     w2c = np.eye(4)
     w2c[:3, :] = np.array(values[7:], dtype=np.float64).reshape(3, 4)
+    rot = w2c[:3, :3]
+    err = float(np.abs(rot.T @ rot - np.eye(3)).max())
+    if err > ORTHONORMAL_TOL:
+        rot_tokens = [tokens[7 + 4 * r + c] for r in range(3) for c in range(3)]
+        tol = _rounding_tolerance(rot_tokens)
+        if err > tol:
+            raise CameraFileError(
+                f"{where}line {lineno}: w2c: rotation is not orthonormal (|R^T R - I| = "
+                f"{err:.3g}, more than the {tol:.3g} its printed precision explains)"
+            )
+        u, _, vt = np.linalg.svd(rot)  # nearest orthonormal matrix (Frobenius norm)
+        w2c[:3, :3] = u @ vt
     _check_pose(w2c, f"{where}line {lineno}: w2c")
     try:
         timestamp = int(tokens[0])
     except ValueError:  # written as a float such as 1.0e6
         timestamp = int(values[0])
-    return timestamp, tokens[1:5], w2c
+    return timestamp, tokens[1:5], w2c, err
 
 
-def read_realestate10k(file: PathLike, width: int, height: int) -> RealEstate10KClip:
+def _check_re10k_intrinsics(
+    k: np.ndarray, tokens: list[str], width: int, height: int, label: str
+) -> None:
+    """validate_intrinsics with the RealEstate10K hint when the tokens look like pixels."""
+    try:
+        validate_intrinsics(k, label, width, height)
+    except CameraFileError as exc:
+        normalised = [float(t) for t in tokens]
+        if max(abs(v) for v in normalised) > 4.0:  # normalised fx ~0.5-2, cx ~0.5
+            raise CameraFileError(
+                f"{exc}. The intrinsics (fx, fy, cx, cy) = ({', '.join(tokens)}) look like "
+                "pixels: RealEstate10K stores them normalised by width and height (fx / W, "
+                "fy / H, cx / W, cy / H)"
+            ) from None
+        raise
+
+
+def read_realestate10k(
+    file: PathLike, width: int, height: int, check_plausible: bool = True
+) -> RealEstate10KClip:
     """Read a RealEstate10K camera file for frames of ``width`` x ``height`` pixels.
 
     Line 1 is the URL; each further non-blank line is ``timestamp_us fx fy cx cy k1 k2`` then
     the 3x4 world-to-camera matrix row-major (OpenCV axes), intrinsics normalised by W and H.
     All frames must share one set of intrinsics. The path's name is the file stem.
+
+    Files from the field: blank lines and ``#`` comment lines are skipped; a first line that
+    parses as a frame row is a frame (the file has no URL line), never dropped. Timestamps
+    must increase strictly (a jump back or a duplicated row is an error naming the line).
+    Rotations printed with few decimals (``%f`` writes 6) are accepted when they are off
+    SO(3) by no more than that precision explains, and re-orthonormalised by SVD (recorded in
+    ``metadata``); anything further off is refused. Intrinsics must be plausible for the
+    frame size (:func:`validate_intrinsics`); pixels where normalised values belong are named.
+    ``check_plausible=False`` skips only that plausibility check (to inspect or convert a
+    file whose K is known to be unusual; every stage of the benchmark checks).
     """
     width = _check_size(width, "width")
     height = _check_size(height, "height")
@@ -502,17 +670,27 @@ def read_realestate10k(file: PathLike, width: int, height: int) -> RealEstate10K
         lines = Path(file).read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:
         raise CameraFileError(f"{where}not UTF-8 text ({exc})") from exc
-    if not lines:
+    numbered = [
+        (lineno, line)
+        for lineno, line in enumerate(lines, start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not numbered:
         raise CameraFileError(f"{where}empty file (expected a URL line and frame lines)")
-    url = lines[0].strip()
+    url = ""
+    if not _looks_like_frame_row(numbered[0][1]):
+        url = numbered.pop(0)[1].strip()
     timestamps: list[int] = []
     poses: list[np.ndarray] = []
     first_intr: tuple[int, list[float]] | None = None
+    fixed: list[int] = []
+    max_err = 0.0
     k = np.eye(3)
-    for lineno, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        ts, intr_tokens, w2c = _parse_re10k_line(line, lineno, where)
+    for lineno, line in numbered:
+        ts, intr_tokens, w2c, err = _parse_re10k_line(line, lineno, where)
+        if err > ORTHONORMAL_TOL:
+            fixed.append(lineno)
+        max_err = max(max_err, err)
         intr = [float(t) for t in intr_tokens]
         if first_intr is None:
             first_intr = (lineno, intr)
@@ -520,18 +698,35 @@ def read_realestate10k(file: PathLike, width: int, height: int) -> RealEstate10K
             k[1, 1] = _denormalise(intr_tokens[1], height)
             k[0, 2] = _denormalise(intr_tokens[2], width)
             k[1, 2] = _denormalise(intr_tokens[3], height)
-            _check_intrinsics(k, f"{where}line {lineno}: K")
+            label = f"{where}line {lineno}: K ({width}x{height})"
+            if check_plausible:
+                _check_re10k_intrinsics(k, intr_tokens, width, height, label)
+            else:
+                _check_intrinsics(k, label)
         elif intr != first_intr[1]:
             raise CameraFileError(
                 f"{where}line {lineno}: intrinsics (fx, fy, cx, cy) = {intr} differ from "
                 f"line {first_intr[0]}'s {first_intr[1]}; a CameraPath has a single K"
+            )
+        if timestamps and ts <= timestamps[-1]:
+            previous = numbered[len(timestamps) - 1][0]
+            what = "repeats" if ts == timestamps[-1] else "goes back from"
+            raise CameraFileError(
+                f"{where}line {lineno}: timestamp {ts} {what} line {previous}'s "
+                f"{timestamps[-1]}; timestamps must increase strictly (a duplicated row or "
+                "frames out of order)"
             )
         timestamps.append(ts)
         poses.append(w2c)
     if not poses:
         raise CameraFileError(f"{where}no frame lines after the URL line")
     camera = CameraPath(K=k, w2c=np.stack(poses), width=width, height=height, name=Path(file).stem)
-    return RealEstate10KClip(camera=camera, url=url, timestamps=timestamps)
+    metadata = {
+        "url_line": bool(url),
+        "reorthonormalised_lines": fixed,
+        "max_rotation_error": max_err,
+    }
+    return RealEstate10KClip(camera=camera, url=url, timestamps=timestamps, metadata=metadata)
 
 
 def _check_timestamps(timestamps: Sequence[Any] | np.ndarray, num: int) -> None:

@@ -93,13 +93,19 @@ def environment_info() -> dict[str, Any]:
 
 
 def _check_result(frames: np.ndarray, K: np.ndarray, camera: CameraPath) -> str | None:
-    """Why a method's frames (and the K it says describes them) cannot be scored, or None."""
+    """Why a method's frames (and the K it says describes them) cannot be scored, or None.
+
+    The K is checked against the size of the frames it came with (a K for another resolution
+    makes every recovered pose wrong without a word, so it is a recorded failure)."""
     from benchmark.cameras import CameraFileError, validate_intrinsics
 
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        return f"method returned frames of shape {frames.shape}, expected (F, H, W, 3)"
     if frames.shape[0] != camera.num_frames:
         return f"method returned {frames.shape[0]} frames, the camera path has {camera.num_frames}"
+    height, width = int(frames.shape[1]), int(frames.shape[2])
     try:
-        validate_intrinsics(K, "the method's K")
+        validate_intrinsics(K, f"the method's K for its {width}x{height} frames", width, height)
     except CameraFileError as exc:
         return str(exc)
     return None

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmark.cameras import CameraPath, camera_path_to_dict
+from benchmark.cameras import CameraPath, camera_path_to_dict, validate_intrinsics
 from benchmark.io import atomic_write_bytes, atomic_write_text, read_image, write_npy, write_png
 from benchmark.suites import Suite
 
@@ -109,7 +109,10 @@ def prepare_image_scene(suite: Suite, name: str, out_dir: str | Path) -> Path:
     depth = estimate_depth(image, suite.data["depth_model"])
     write_png(out / "image.png", image)
     write_npy(out / "depth.npy", depth)
-    K = canonical_K(width, height, suite.data["hfov_deg"])
+    K = validate_intrinsics(  # the one plausibility check every K entering trajbench gets
+        canonical_K(width, height, suite.data["hfov_deg"]),
+        f"{suite.path}: scene {name}: K from hfov_deg={suite.data['hfov_deg']}", width, height,
+    )
     view = CameraPath(K=K, w2c=np.eye(4)[None], width=width, height=height, name=name)
     atomic_write_text(out / "view.json", json.dumps(camera_path_to_dict(view), indent=1))
     return out

@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from benchmark.cameras import CameraPath, save_unavailable_camera
+from benchmark.cameras import CameraPath, save_unavailable_camera, validate_intrinsics
 from benchmark.io import write_frames
 from benchmark.suites import Suite
 from benchmark.videos import InputVideo, write_video
@@ -100,7 +100,7 @@ def recover_clip_cameras(frames: np.ndarray, K: np.ndarray, depth0: np.ndarray) 
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_frames(Path(tmp) / "frames", frames)
         poses = recover_poses(paths, K, Path(tmp) / "sfm")
-        if poses.status != "ok" or poses.num_registered != poses.num_frames:
+        if poses.status != "ok" or poses.kind != "sfm" or poses.num_registered != poses.num_frames:
             raise VideoUnavailable(
                 f"COLMAP could not recover the clip's cameras ({poses.num_registered}/"
                 f"{poses.num_frames} registered; {poses.reason or 'some frames missing'})"
@@ -128,6 +128,9 @@ def prepare_real_video(
     entry = suite.scene(name)
     source = Path(scene_dir) / "source"
     view = load_scene_view(scene_dir).view
+    # the one plausibility check every K entering trajbench gets (here: the clip's K)
+    validate_intrinsics(view.K, f"{scene_dir}/view.json: K of clip {name}", view.width,
+                        view.height)
     try:
         raw = read_clip(source, entry.get("start_frame", 0), entry.get("frame_step", 1),
                         num_frames)

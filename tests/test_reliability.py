@@ -105,6 +105,32 @@ class NegativeFocalK(_Broken):
         return GenerationResult(self._still(request), k)
 
 
+class HalfSizeFullK(_Broken):
+    """Renders at half the requested size and returns the full-size K (field report 8)."""
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        return GenerationResult(self._still(request)[:, ::2, ::2].copy(), request.camera.K)
+
+
+class DoubleSizeHalfK(_Broken):
+    """Renders at twice the size and returns the K of half-size frames."""
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        big = np.repeat(np.repeat(self._still(request), 2, axis=1), 2, axis=2)
+        k = request.camera.K.copy()
+        k[:2] /= 2.0
+        return GenerationResult(big, k)
+
+
+class HalfSizeHalfK(_Broken):
+    """Renders at half size with the K of its frames: consistent, so it must pass."""
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        k = request.camera.K.copy()
+        k[:2] /= 2.0
+        return GenerationResult(self._still(request)[:, ::2, ::2].copy(), k)
+
+
 # ---------------------------------------------------------------------------------- fixtures
 
 
@@ -226,6 +252,169 @@ def test_realestate10k_line_with_nan_names_line_and_column(tmp_path):
     file.write_text("https://example.org/v\n" + row + "\n" + row.replace("0.8", "nan", 1) + "\n")
     with pytest.raises(CameraFileError, match=r"line 3, column 3 \(fy\): not finite"):
         read_realestate10k(file, W, H)
+
+
+# ------------------------------------------- RealEstate10K files from the field (issue 14)
+
+
+def _re10k_rows(decimals: int | None = None, frames: int = 8) -> tuple[list[str], CameraPath]:
+    """Frame rows of a plausible RealEstate10K file (720x480, 55 deg, tilted orbit) and its
+    exact camera; ``decimals``: print every value after the timestamp with that many."""
+    from benchmark.camera_paths import make_camera_path
+
+    width, height = 720, 480
+    f = 0.5 * width / math.tan(math.radians(27.5))
+    k = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1.0]])
+    tilt = np.eye(4)
+    tilt[:3, :3] = np.array([[1, 0, 0], [0, 0.8, -0.6], [0, 0.6, 0.8]])
+    cam = make_camera_path("orbit_right_20deg", k, width, height, frames, depth=2.0,
+                           base_w2c=tilt)
+    rows = []
+    for i, m in enumerate(cam.w2c):
+        values = [f / width, f / height, 0.5, 0.5, 0, 0, *m[:3].ravel()]
+        fmt = (lambda x: repr(float(x))) if decimals is None else (lambda x: f"{x:.{decimals}f}")
+        rows.append(" ".join([str(1000 + 40000 * i), *(fmt(v) for v in values)]))
+    return rows, cam
+
+
+def test_re10k_file_without_url_line_keeps_its_first_frame(tmp_path):
+    """Field report 1: a first line that parses as a frame row is frame 0, never the URL."""
+    rows, cam = _re10k_rows()
+    file = tmp_path / "no_url.txt"
+    file.write_text("\n".join(rows) + "\n")
+    clip = read_realestate10k(file, cam.width, cam.height)
+    assert clip.url == "" and clip.camera.num_frames == len(rows)
+    assert clip.timestamps[0] == 1000
+    np.testing.assert_allclose(clip.camera.w2c, cam.w2c, atol=1e-15)
+
+
+@pytest.mark.parametrize("head", ["", "\n\n", "# exported by a tool\n", "\n# c\nhttps://x/v\n"])
+def test_re10k_blank_or_comment_lines_before_the_rows(tmp_path, head):
+    rows, cam = _re10k_rows()
+    file = tmp_path / "clip.txt"
+    file.write_text(head + "\n".join(rows[:3]) + "\n# trailing note\n" + "\n".join(rows[3:]))
+    clip = read_realestate10k(file, cam.width, cam.height)
+    assert clip.camera.num_frames == len(rows)
+    assert clip.url == ("https://x/v" if "https" in head else "")
+    np.testing.assert_allclose(clip.camera.w2c, cam.w2c, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("case", "fragment"),
+    [
+        ("pixels", "look like pixels: RealEstate10K stores them normalised by width and height"),
+        ("pixels_other_size", "look like pixels"),
+        ("principal_point_pixels", "principal point"),
+        ("fx_fy_swapped_sizes", "pixel aspect"),
+    ],
+)
+def test_re10k_implausible_intrinsics_name_file_line_and_cause(tmp_path, case, fragment):
+    """Field report 2: intrinsics written in pixels (or otherwise not normalised)."""
+    rows, cam = _re10k_rows()
+    f = cam.K[0, 0]
+    intr = {
+        "pixels": [f"{f:.6f}", f"{f:.6f}", "360.000000", "240.000000"],
+        "pixels_other_size": [f"{2 * f:.3f}", f"{2 * f:.3f}", "720.0", "480.0"],
+        "principal_point_pixels": [f"{f / 720:.9f}", f"{f / 480:.9f}", "360", "240"],
+        "fx_fy_swapped_sizes": [f"{f / 720:.9f}", f"{f / 720 * 720 / 480 * 3:.9f}", "0.5", "0.5"],
+    }[case]
+    bad = [" ".join([r.split()[0], *intr, *r.split()[5:]]) for r in rows]
+    file = tmp_path / "clip.txt"
+    file.write_text("https://example.org/v\n" + "\n".join(bad) + "\n")
+    with pytest.raises(CameraFileError) as info:
+        read_realestate10k(file, cam.width, cam.height)
+    message = str(info.value)
+    assert f"{file}: line 2" in message and fragment in message
+
+
+@pytest.mark.parametrize(
+    ("case", "line", "fragment"),
+    [
+        ("jump_back", 7, "timestamp 1000 goes back from line 6's 281000"),
+        ("duplicate_row", 6, "timestamp 121000 repeats line 5's 121000"),
+        ("equal_stamp_new_pose", 4, "timestamp 41000 repeats line 3's 41000"),
+    ],
+)
+def test_re10k_timestamps_out_of_order_name_the_line(tmp_path, case, line, fragment):
+    """Field report 3: a jump back (clip starting mid-way) or a duplicated row."""
+    rows, cam = _re10k_rows()
+    if case == "jump_back":  # lines 2-6: 121000 ... 281000, line 7: back to 1000
+        rows = rows[3:] + rows[:3]
+    elif case == "duplicate_row":
+        rows = rows[:4] + [rows[3]] + rows[4:]
+    else:
+        rows[2] = " ".join([rows[1].split()[0], *rows[2].split()[1:]])
+    file = tmp_path / "clip.txt"
+    file.write_text("https://example.org/v\n" + "\n".join(rows) + "\n")
+    with pytest.raises(CameraFileError) as info:
+        read_realestate10k(file, cam.width, cam.height)
+    assert f"{file}: line {line}: " in str(info.value) and fragment in str(info.value)
+
+
+@pytest.mark.parametrize("decimals", [6, 5, 4])
+def test_re10k_printed_with_few_decimals_is_accepted_and_reorthonormalised(tmp_path, decimals):
+    """Field report 4: ``%f`` prints 6 decimals, some tools fewer; rounding alone moves R off
+    SO(3) by ~10^-decimals. Accepted, projected back onto SO(3) (recorded), close to truth."""
+    rows, cam = _re10k_rows(decimals)
+    file = tmp_path / "clip.txt"
+    file.write_text("https://example.org/v\n" + "\n".join(rows) + "\n")
+    from benchmark.cameras import ORTHONORMAL_TOL
+
+    clip = read_realestate10k(file, cam.width, cam.height)
+    rot = clip.camera.w2c[:, :3, :3]
+    err = np.abs(np.swapaxes(rot, 1, 2) @ rot - np.eye(3)).max(axis=(1, 2))
+    assert np.all(err <= ORTHONORMAL_TOL) and np.all(np.linalg.det(rot) > 0)
+    np.testing.assert_allclose(clip.camera.w2c, cam.w2c, atol=10.0 ** -decimals * 4)
+    fixed = clip.metadata["reorthonormalised_lines"]
+    assert fixed and set(fixed) <= set(range(2, 2 + len(rows)))
+    assert np.all(err[[line - 2 for line in fixed]] < 1e-12)  # projected onto SO(3)
+    assert 10.0 ** -(decimals + 2) < clip.metadata["max_rotation_error"] < 4 * 10.0 ** -decimals
+
+
+@pytest.mark.parametrize(
+    ("decimals", "scale"),
+    [(6, 1.0001), (6, 1.01), (5, 1.001), (None, 1.00001), (2, 1.0)],
+)
+def test_re10k_rotation_off_by_more_than_its_printing_explains_is_refused(
+    tmp_path, decimals, scale
+):
+    """Real garbage stays refused: a scaled rotation (off by more than its printed precision
+    explains), and files printed too coarsely to tell (2 decimals) even when scale is 1."""
+    rows, cam = _re10k_rows(decimals)
+    toks = rows[2].split()
+    toks[7:10] = [(f"{float(t) * scale:.{decimals}f}" if decimals is not None
+                   else repr(float(t) * scale)) for t in toks[7:10]]
+    rows[2] = " ".join(toks)
+    file = tmp_path / "clip.txt"
+    file.write_text("https://example.org/v\n" + "\n".join(rows) + "\n")
+    with pytest.raises(CameraFileError, match="rotation is not orthonormal") as info:
+        read_realestate10k(file, cam.width, cam.height)
+    assert f"{file}: line " in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (lambda k, w, h: k.__setitem__((slice(0, 2), slice(None)), k[:2] / [[w], [h]]),
+         "intrinsics look normalised by width and height"),
+        (lambda k, w, h: k.__setitem__((slice(0, 2), slice(None)), k[:2] * 2), "principal point"),
+        (lambda k, w, h: k.__setitem__((0, 2), -w / 2), "principal point"),
+        (lambda k, w, h: k.__setitem__((slice(0, 2), slice(0, 2)), k[:2, :2] * 200),
+         "implausible field of view"),
+    ],
+    ids=["normalised", "K_of_double_size", "negative_cx", "pixels_x200"],
+)
+def test_json_camera_with_implausible_K_is_a_clear_error(world, tmp_path, edit, fragment):
+    """Field report 2 for JSON camera files: the same check as RealEstate10K files."""
+    d = camera_path_to_dict(world.camera)
+    k = np.array(d["K"])
+    edit(k, W, H)
+    d["K"] = k.tolist()
+    file = tmp_path / "camera.json"
+    file.write_text(json.dumps(d))
+    with pytest.raises(CameraFileError) as info:
+        load_camera_path(file)
+    assert str(file) in str(info.value) and fragment in str(info.value)
 
 
 # ------------------------------------------------------------------------- frames and images
@@ -369,6 +558,30 @@ def test_method_returning_a_wrong_result_is_a_recorded_failure(world, tmp_path, 
 def test_method_returning_an_invalid_K_is_a_recorded_failure(world, tmp_path, adapter):
     meta = _generate(world, tmp_path, f"{ADAPTERS}:{adapter}")
     assert meta["status"] == "failed" and "K" in meta["reason"]
+
+
+@pytest.mark.parametrize(
+    ("adapter", "size", "fragment"),
+    [
+        ("HalfSizeFullK", f"{W // 2}x{H // 2}", f"looks like it describes {W}x{H} frames"),
+        ("DoubleSizeHalfK", f"{2 * W}x{2 * H}", f"describes {W // 2}x{H // 2} frames"),
+    ],
+)
+def test_method_K_for_another_frame_size_is_a_recorded_failure(
+    world, tmp_path, adapter, size, fragment
+):
+    """Field report 8: frames at one size, K of another; the run fails with the reason
+    instead of scoring 9x worse ATE without a word."""
+    meta = _generate(world, tmp_path, f"{ADAPTERS}:{adapter}")
+    assert meta["status"] == "failed"
+    assert f"the method's K for its {size} frames" in meta["reason"]
+    assert fragment in meta["reason"]
+    assert not (tmp_path / "run" / "K.json").exists()
+
+
+def test_method_K_matching_its_smaller_frames_is_accepted(world, tmp_path):
+    meta = _generate(world, tmp_path, f"{ADAPTERS}:HalfSizeHalfK")
+    assert meta["status"] == "ok", meta["reason"]
 
 
 @pytest.mark.parametrize("adapter", ["NanK", "NegativeFocalK"])
