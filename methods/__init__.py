@@ -18,6 +18,7 @@ REGISTRY: dict[str, str] = {
     "depth_warp": "methods.depth_warp:DepthWarp",
     "static": "methods.static:Static",
     "trajattn": "methods.trajattn:TrajectoryAttentionMethod",
+    "trajattn_wan": "methods.trajattn_wan:WanTrajectoryAttentionMethod",
     "cameractrl": "methods.cameractrl:CameraCtrl",
     "nvs_solver": "methods.nvs_solver:NVSSolver",
     "motionctrl": "methods.motionctrl:MotionCtrl",
