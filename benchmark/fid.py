@@ -1,7 +1,10 @@
 r"""FID and KID of generated frames against a declared reference set, through clean-fid.
 
-Everything that defines the numbers is clean-fid's own code (clean-fid 0.1.35,
-``cleanfid/fid.py``): image loading and "clean" resizing (``get_files_features`` ->
+Image files are decoded by the project's own reader (:func:`benchmark.io.read_image`: 8/16-bit,
+gray, gray+alpha, RGBA and palette images to uint8 RGB by one documented rule), never by
+clean-fid's PIL loader (whose ``convert("RGB")`` clips 16-bit gray to white), and handed over
+as arrays. Everything else that defines the numbers is clean-fid's own code (clean-fid 0.1.35,
+``cleanfid/fid.py``): the array loading and "clean" resizing (``get_files_features`` ->
 ``cleanfid.utils.ResizeDataset`` -> ``cleanfid.resize.build_resizer``: PIL bicubic on float32
 channels to 299x299, no quantisation), the batch feature call (``get_batch_features``), the
 Frechet distance (``frechet_distance``, Sutherland's stable version; mean/covariance exactly as
@@ -297,17 +300,28 @@ def count_frames(source: FrameSource) -> int:
 
 @contextlib.contextmanager
 def _as_files(source: FrameSource) -> Iterator[list[str]]:
-    """File list for clean-fid's loader; in-memory frames go through temporary ``.npy`` files,
-    which ``ResizeDataset`` reads with ``np.load`` and then treats exactly like a PNG."""
+    """File list for clean-fid's loader: every frame as a temporary ``.npy`` file, which
+    ``ResizeDataset`` reads with ``np.load`` and then treats exactly like a decoded PNG.
+
+    Image files are read by the project's own reader (:func:`benchmark.io.read_image`: 8- and
+    16-bit, gray, gray+alpha, RGB, RGBA, palette, all to uint8 RGB by one rule), one at a
+    time, never by clean-fid's PIL loader, whose ``convert("RGB")`` clips 16-bit gray to white.
+    """
+    from benchmark.io import read_image
+
     files, frames = _split_source(source)
-    if not frames:
-        yield files
+    if not files and not frames:
+        yield []
         return
     with tempfile.TemporaryDirectory(prefix="trajbench-fid-") as tmp:
+        out = []
+        for i, file in enumerate(files):
+            out.append(os.path.join(tmp, f"f{i:06d}.npy"))
+            np.save(out[-1], read_image(file))
         for i, frame in enumerate(frames):
-            files.append(os.path.join(tmp, f"{i:06d}.npy"))
-            np.save(files[-1], frame)
-        yield files
+            out.append(os.path.join(tmp, f"a{i:06d}.npy"))
+            np.save(out[-1], frame)
+        yield out
 
 
 def _resolve_device(device: str) -> str:

@@ -80,12 +80,42 @@ def write_frames(folder: str | Path, frames: np.ndarray) -> list[Path]:
     return [write_png(folder / frame_name(i), frame) for i, frame in enumerate(frames)]
 
 
+def to_rgb8(image: np.ndarray, where: str = "image") -> np.ndarray:
+    """The one rule that turns a decoded image into uint8 RGB (H, W, 3).
+
+    - 16-bit samples become 8-bit by round(v * 255 / 65535) = round(v / 257): the exact
+      inverse of the usual 8 -> 16 bit widening (v * 257), so a 16-bit twin of an 8-bit
+      image reads back identical (never clipped to white).
+    - Gray becomes RGB by repeating the one channel.
+    - Alpha is ignored: colour as stored (what OpenCV and clean-fid's PIL loader do with RGBA).
+    - Palette images arrive expanded to their colours (the decoder's job).
+
+    ``image`` is gray (H, W) or (H, W, 1), gray+alpha (H, W, 2), RGB (H, W, 3) or RGBA
+    (H, W, 4), uint8 or uint16; anything else is a ValueError naming ``where``.
+    """
+    if image.dtype == np.uint16:
+        wide = image.astype(np.uint32)
+        image = ((2 * wide + 257) // 514).astype(np.uint8)  # round half up of v / 257
+    elif image.dtype != np.uint8:
+        raise ValueError(
+            f"cannot read {where}: {image.dtype} samples are not supported (8- or 16-bit only)"
+        )
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(f"cannot read {where}: unsupported image shape {image.shape}")
+    if image.shape[-1] in (1, 2):  # gray (+ alpha)
+        image = np.repeat(image[..., :1], 3, axis=-1)
+    return np.ascontiguousarray(image[..., :3])
+
+
 def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as uint8 RGB (H, W, 3).
+    """Read an image file as uint8 RGB (H, W, 3), converted by :func:`to_rgb8` (8/16-bit,
+    gray, gray+alpha, RGB, RGBA and palette images all read by that one rule).
 
     Raises FileNotFoundError for a missing file (IsADirectoryError for a folder) and a
     ValueError naming the file for an empty, corrupt or truncated one (OpenCV's decoder
-    rejects a PNG whose data or CRC is cut short).
+    rejects a PNG whose data or CRC is cut short) or an unsupported sample type.
     """
     import cv2
 
@@ -96,13 +126,18 @@ def read_image(path: str | Path) -> np.ndarray:
         raise FileNotFoundError(f"image {file} does not exist")
     if file.stat().st_size == 0:
         raise ValueError(f"cannot read image {file}: the file is empty (0 bytes)")
-    image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+    # ANYDEPTH keeps 16-bit samples (IMREAD_COLOR would shift them to 8 bits itself), ANYCOLOR
+    # keeps gray as one channel and expands palettes; alpha is dropped by the decoder, and
+    # EXIF orientation is still applied (unlike IMREAD_UNCHANGED).
+    image = cv2.imread(str(file), cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
     if image is None:
         raise ValueError(
             f"cannot read image {file}: not a decodable image (corrupt, truncated or an "
             "unsupported format)"
         )
-    return np.ascontiguousarray(image[..., ::-1])
+    if image.ndim == 3 and image.shape[-1] >= 3:
+        image = image[..., [2, 1, 0, *range(3, image.shape[-1])]]  # BGR(A) -> RGB(A)
+    return to_rgb8(image, f"image {file}")
 
 
 _FRAME_NAME = re.compile(r"^(\d{5})\.png$")

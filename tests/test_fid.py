@@ -212,6 +212,67 @@ def test_png_folders_and_arrays_give_the_same_features(tmp_path, extractor, ref_
     assert F.count_frames(tmp_path) == 24
 
 
+# --------------------------------------------- image files of every kind (issue 14, kind 5)
+
+
+def _save(path: Path, array: np.ndarray, mode: str | None = None) -> None:
+    """Write a PNG with PIL (an encoder other than the project's own writer)."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array, mode).save(path) if mode else Image.fromarray(array).save(path)
+
+
+def _gray_sets(tmp_path: Path, n: int = 12) -> dict[str, Path]:
+    """The same gray pictures as 8-bit RGB, 8-bit gray and 16-bit gray PNG folders."""
+    gray = smooth_images(n, size=40, seed=5)[..., 1]
+    for i, g in enumerate(gray):
+        _save(tmp_path / "rgb8" / f"{i:03d}.png", np.stack([g] * 3, -1))
+        _save(tmp_path / "gray8" / f"{i:03d}.png", g)
+        _save(tmp_path / "gray16" / f"{i:03d}.png", g.astype(np.uint16) * 257)
+    return {k: tmp_path / k for k in ("rgb8", "gray8", "gray16")}
+
+
+def test_fid_of_16bit_gray_against_its_8bit_twin_equals_the_8bit_gray_fid(tmp_path, extractor):
+    """Field report 5: clean-fid's PIL loader clips 16-bit gray to white (FID 4.0 for the same
+    pictures); read by the project's reader the 16-bit folder is its 8-bit twin exactly."""
+    sets = _gray_sets(tmp_path)
+    sixteen = F.fid_between(sets["gray16"], sets["rgb8"], extractor=extractor, device="cpu",
+                            kid=False)
+    eight = F.fid_between(sets["gray8"], sets["rgb8"], extractor=extractor, device="cpu",
+                          kid=False)
+    assert sixteen.fid is not None and eight.fid is not None
+    assert abs(sixteen.fid - eight.fid) <= 1e-6
+    rgb = F.frame_features(sets["rgb8"], extractor)
+    np.testing.assert_array_equal(F.frame_features(sets["gray16"], extractor), rgb)
+
+
+def test_every_image_kind_gives_the_features_of_its_rgb_pixels(tmp_path, extractor):
+    """gray, gray+alpha, RGBA (alpha ignored), palette, 16-bit RGB: features equal those of
+    the uint8 RGB pixels the one documented rule gives (benchmark.io.to_rgb8)."""
+    import cv2
+
+    rgb = smooth_images(3, size=36, seed=9)
+    alpha = (np.arange(36 * 36).reshape(36, 36) % 251).astype(np.uint8)
+    _save(tmp_path / "rgba.png", np.dstack([rgb[0], alpha]), "RGBA")
+    _save(tmp_path / "la.png", np.dstack([rgb[1][..., 0], alpha]), "LA")
+    wide = rgb[2].astype(np.uint16) * 256 + 37  # not multiples of 257: rounding matters
+    cv2.imwrite(str(tmp_path / "rgb16.png"), wide[..., ::-1])
+    from PIL import Image
+
+    pal = Image.fromarray(rgb[0]).quantize(colors=32)
+    pal.save(tmp_path / "pal.png")
+    expected = np.stack([
+        rgb[0],
+        np.repeat(rgb[1][..., :1], 3, -1),
+        np.floor(wide / 257.0 + 0.5),  # round(v / 257)
+        np.asarray(pal.convert("RGB")),
+    ]).astype(np.uint8)
+    files = [tmp_path / n for n in ("rgba.png", "la.png", "rgb16.png", "pal.png")]
+    got = F.frame_features(files, extractor)
+    np.testing.assert_allclose(got, F.frame_features(expected, extractor), rtol=0, atol=1e-6)
+
+
 # --------------------------------------------------------------------------- missing/too few
 
 

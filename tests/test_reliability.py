@@ -455,6 +455,40 @@ def test_bad_frame_in_a_frames_folder_names_the_problem(world, tmp_path, case, e
     assert str(named) in str(info.value)
 
 
+@pytest.mark.parametrize("kind", ["gray8", "gray16", "gray_alpha", "rgba", "palette", "rgb16"])
+def test_every_image_kind_reads_as_its_8bit_rgb(tmp_path, kind):
+    """Field report 5: one reader, one rule (benchmark.io.to_rgb8) for every kind of image
+    file; a 16-bit image is its 8-bit twin, never clipped to white."""
+    import cv2
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    gray = rgb[..., 0]
+    alpha = rng.integers(0, 256, (H, W), dtype=np.uint8)
+    file = tmp_path / f"{kind}.png"
+    expected = np.repeat(gray[..., None], 3, -1)
+    if kind == "gray8":
+        Image.fromarray(gray).save(file)
+    elif kind == "gray16":
+        Image.fromarray(gray.astype(np.uint16) * 257).save(file)
+    elif kind == "gray_alpha":
+        Image.fromarray(np.dstack([gray, alpha]), "LA").save(file)
+    elif kind == "rgba":
+        Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(file)
+        expected = rgb
+    elif kind == "palette":
+        pal = Image.fromarray(rgb).quantize(colors=64)
+        pal.save(file)
+        expected = np.asarray(pal.convert("RGB"))
+    else:
+        cv2.imwrite(str(file), (rgb.astype(np.uint16) * 257)[..., ::-1])
+        expected = rgb
+    image = read_image(file)
+    assert image.dtype == np.uint8 and image.shape == (H, W, 3)
+    np.testing.assert_array_equal(image, expected)
+
+
 def test_empty_frames_folder(tmp_path):
     (tmp_path / "frames").mkdir()
     with pytest.raises(ValueError, match="empty frames folder") as info:
