@@ -54,6 +54,8 @@ SOURCES: dict[str, WeightSource] = {
                         repo_id="stabilityai/stable-video-diffusion-img2vid"),
     "trajattn": WeightSource("Trajectory Attention official weights",
                              repo_id="zeqixiao/TrajectoryAttention", filename="trajattn_temp.pth"),
+    "wan-i2v": WeightSource("Wan 2.1 image-to-video 14B 480p, diffusers format (trajattn_wan)",
+                            repo_id="Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"),
     "cameractrl": WeightSource("CameraCtrl for SVD-XT", repo_id="hehao13/CameraCtrl_SVD_ckpts",
                                filename="CameraCtrl_svdxt.ckpt"),
     "cameractrl-svd": WeightSource("CameraCtrl for SVD", repo_id="hehao13/CameraCtrl_SVD_ckpts",

@@ -50,7 +50,12 @@ def _offline() -> bool:
 
 
 def download_command(base_model: str = WAN_I2V_480P) -> str:
-    return f"huggingface-cli download {base_model}"
+    """How to fetch the base model (the default one is also ``trajbench fetch-weights
+    wan-i2v``)."""
+    text = f"huggingface-cli download {base_model}"
+    if base_model == WAN_I2V_480P:
+        text += "` or `trajbench fetch-weights wan-i2v"
+    return text
 
 
 class WanTrajectoryPipeline(WanImageToVideoPipeline):
