@@ -307,6 +307,43 @@ def camera_pose_errors(
         return failed(f"evo returned non-finite errors {values}")
     return PoseErrors("ok", None, *values, num_frames, n, n / num_frames)
 
+def rotation_only_errors(
+    gt_w2c: np.ndarray, est_w2c: EstPoses, min_registered: float = 0.8
+) -> PoseErrors:
+    """RPE rotation of rotation-only estimates (no SfM model; rotations from homographies).
+
+    The estimate has no translation, so ATE and RPE trans are undefined (None) whatever the
+    ground truth; RPE rot is evo's ``rotation_angle_deg`` RPE with ``align=False`` (relative
+    rotations need no alignment), as for static ground truth in :func:`camera_pose_errors`.
+    Status "ok" when the ground-truth centres are static (pan, tilt, roll); otherwise
+    "failed" (the path translates and no translation was recovered), with RPE rot still
+    reported. Registration gates as in :func:`camera_pose_errors`."""
+    ids, gt_c2w, est_c2w, reason = _registered(gt_w2c, est_w2c)
+    num_frames = int(np.shape(gt_w2c)[0])
+    n = len(ids)
+    if reason is None:
+        reason = _ratio_reason(n, num_frames, min_registered)
+    if reason is None and n < 2:
+        reason = f"only {n} registered pose(s): no relative rotation"
+    if reason is not None:
+        return PoseErrors("failed", reason, None, None, None, num_frames, n, n / max(num_frames, 1))
+    try:
+        rot = rpe(
+            _traj(gt_c2w, ids), _traj(est_c2w, ids), PoseRelation.rotation_angle_deg,
+            delta=1, delta_unit=Unit.frames, align=False, all_pairs=False,
+        ).stats["rmse"]
+    except GeometryException as exc:
+        return PoseErrors("failed", f"evo: {exc}", None, None, None, num_frames, n,
+                          n / num_frames)
+    if _degenerate_path(gt_c2w[:, :3, 3]) == "static":
+        status, why = "ok", "ATE undefined: rotation-only poses (no SfM model; pure rotation)"
+    else:
+        status, why = "failed", (
+            "rotation-only poses (no SfM model: homographies explain the matches) but the "
+            "ground-truth camera translates: ATE and translation undefined")
+    return PoseErrors(status, why, None, None, float(rot), num_frames, n, n / num_frames)
+
+
 
 # --------------------------------------------------------------------------------------------
 # CamI2V RotErr / TransErr / CamMC

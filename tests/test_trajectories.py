@@ -117,3 +117,53 @@ def test_occluder_magnified_by_dolly_still_hides_what_is_behind_it():
     deep_inside = (x > u0 + 1) & (x < u1 - 1) & (y > v0 + 1) & (y < v1 - 1)
     assert (on_wall & deep_inside).sum() > 20
     assert not traj.visible[1][on_wall & deep_inside].any()
+
+
+def _pan(deg: float, axis: str = "y") -> np.ndarray:
+    """w2c of frame 0 (identity) and a pure rotation by ``deg`` about the camera's ``axis``."""
+    a = np.deg2rad(deg)
+    c, s = np.cos(a), np.sin(a)
+    rot = {"y": [[c, 0, s], [0, 1, 0], [-s, 0, c]], "x": [[1, 0, 0], [0, c, -s], [0, s, c]]}
+    w2c = np.tile(np.eye(4), (2, 1, 1))
+    w2c[1, :3, :3] = rot[axis]
+    return w2c
+
+
+@pytest.mark.parametrize("slope", [0.02, 0.03])
+@pytest.mark.parametrize(("deg", "axis"), [(-2.0, "y"), (2.0, "y"), (-10.0, "y"), (2.0, "x")])
+def test_pure_rotation_of_a_steep_plane_invalidates_no_in_image_point(slope, deg, axis):
+    """A plane 1/z = (1 - slope (u - 32)) / 100 (u: pixel-centre x) seen by an 8x64 camera,
+    f = 64, principal point (32, 4). A pure rotation moves every point along its own ray's
+    image and cannot occlude anything, so each point that stays inside the image is valid.
+    slope 0.02: neighbour depths differ by up to 5.4 % (before: 8 of 488 invalid at -2 deg);
+    slope 0.03: up to 12 %, beyond any depth tolerance: only the plane's geometry explains it.
+    """
+    K = np.array([[64.0, 0, 32], [0, 64.0, 4], [0, 0, 1]])
+    u = np.arange(64) + 0.5
+    depth = np.tile(100.0 / (1 - slope * (u - 32)), (8, 1))
+    traj = trajectories_from_depth(depth, K, _pan(deg, axis))
+    uv = traj.tracks[1]
+    inside = (uv[:, 0] >= 0) & (uv[:, 0] < 64) & (uv[:, 1] >= 0) & (uv[:, 1] < 8)
+    assert inside.sum() >= 100  # the move keeps part of the plane in view
+    if (deg, axis) == (-2.0, "y"):
+        assert inside.sum() == 488  # the issue's case
+    assert traj.visible[1][inside].all(), f"{(~traj.visible[1][inside]).sum()} invalid"
+    assert not traj.visible[1][~inside].any()
+
+
+def test_depth_edge_as_steep_as_the_plane_still_occludes():
+    """The coplanar excuse needs affine inverse depth: a wall at z = 4 with a step to z = 3.6
+    on its left third (the same 10 % jump the steep plane has between neighbours) still hides
+    the wall points the step slides over when the camera trucks left."""
+    K = np.array([[64.0, 0, 32], [0, 64.0, 4], [0, 0, 1]])
+    depth = np.full((8, 64), 4.0)
+    depth[:, :20] = 3.6
+    w2c = np.tile(np.eye(4), (2, 1, 1))
+    w2c[1, 0, 3] = 2.0  # camera 2 to the left: the near step shifts right by more
+    traj = trajectories_from_depth(depth, K, w2c)
+    # The step's edge x = 20 moves by 64 * 2 / 3.6 = 35.56 px to 55.56; wall pixel centres
+    # j + 0.5 move by 64 * 2 / 4 = 32 px, hidden where j + 32.5 < 55.56: columns 20 to 23.
+    hidden = np.zeros((8, 64), bool)
+    hidden[:, 20:24] = True
+    inside = (traj.tracks[1][:, 0] < 64).reshape(8, 64)
+    np.testing.assert_array_equal(~traj.visible[1].reshape(8, 64) & inside, hidden & inside)

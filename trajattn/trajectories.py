@@ -31,6 +31,15 @@ CONTINUITY_RTOL = 0.05
 #: Largest screen extent (pixels) a single source quad may cover in the z-buffer; larger
 #: quads are stretched across a depth edge or a grazing view and only mark their own pixel.
 MAX_QUAD_EXTENT = 3
+#: Default relative tolerance of the occlusion test: the continuity tolerance, so that the
+#: tolerances agree: a neighbour close enough in depth to be the same surface when the
+#: z-buffer rasterises it is never an occluder either (with 3 % < 5 % steep continuous
+#: surfaces occluded their own points).
+OCCLUSION_RTOL = CONTINUITY_RTOL
+#: Two frame-0 neighbours lie on one plane when the second difference of inverse depth along
+#: their direction is within this fraction of the inverse depth (1/z is affine in the pixel
+#: coordinates on a plane seen by a pinhole camera, so it is exactly 0 there).
+PLANARITY_RTOL = 0.01
 
 
 @dataclass(frozen=True)
@@ -212,12 +221,61 @@ def surface_normals(points: np.ndarray, depth: np.ndarray) -> np.ndarray:
     return normals
 
 
+#: The 8 neighbour offsets (row, col) of a pixel.
+_NEIGHBOURS = tuple((dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0))
+
+
+def _shifted(a: torch.Tensor, dr: int, dc: int, fill: float) -> torch.Tensor:
+    """``out[..., i, j] = a[..., i + dr, j + dc]`` (``fill`` outside the grid)."""
+    h, w = a.shape[-2:]
+    out = torch.full_like(a, fill)
+    rs, re = max(0, -dr), min(h, h - dr)
+    cs, ce = max(0, -dc), min(w, w - dc)
+    if rs < re and cs < ce:
+        out[..., rs:re, cs:ce] = a[..., rs + dr : re + dr, cs + dc : ce + dc]
+    return out
+
+
+def coplanar_neighbour_depth(filled: np.ndarray, z: torch.Tensor) -> torch.Tensor:
+    r"""Per frame and pixel, the smallest frame-i depth of the pixel's coplanar neighbours.
+
+    A neighbour ``n = p + d`` (8-neighbourhood) is coplanar with ``p`` when inverse depth is
+    affine along ``d`` through them: ``|1/z(p-d) - 2/z(p) + 1/z(p+d)|`` or ``|1/z(p) - 2/z(p+d) +
+    1/z(p+2d)|`` is at most :data:`PLANARITY_RTOL` of the inverse depth. Points of one plane
+    never occlude each other from a camera on their side (the back-face test covers the other
+    side), so a z-buffer value no nearer than such a neighbour is the point's own surface,
+    however steep: it is what a pure rotation produces where it packs two neighbours into one
+    pixel. A depth edge breaks the affinity, so an occluder across it is never excused.
+
+    Args:
+        filled: (H, W) frame-0 depth, 0 where invalid; z: (F, H*W) frame-i depths.
+
+    Returns:
+        (F, H, W) float: +inf where no neighbour is coplanar.
+    """
+    height, width = filled.shape
+    inv = torch.from_numpy(np.where(filled > 0, 1.0 / np.where(filled > 0, filled, 1.0), np.nan))
+    zf = z.reshape(-1, height, width)
+    best = torch.full_like(zf, float("inf"))
+    for dr, dc in _NEIGHBOURS:
+        before = _shifted(inv, -dr, -dc, float("nan"))
+        after = _shifted(inv, dr, dc, float("nan"))
+        after2 = _shifted(inv, 2 * dr, 2 * dc, float("nan"))
+        tol = PLANARITY_RTOL * inv
+        affine = ((before - 2 * inv + after).abs() <= tol) | (
+            (inv - 2 * after + after2).abs() <= PLANARITY_RTOL * after
+        )  # NaN (invalid or outside) compares False
+        z_n = _shifted(zf, dr, dc, float("inf"))
+        best = torch.where(affine[None], torch.minimum(best, z_n), best)
+    return best
+
+
 def trajectories_from_depth(
     depth: np.ndarray,
     K: np.ndarray,
     w2c: np.ndarray,
     stride: int = 1,
-    occlusion_rtol: float = 0.03,
+    occlusion_rtol: float = OCCLUSION_RTOL,
 ) -> CameraTrajectories:
     r"""Trajectories of frame-0 pixels along a camera path (paper Alg. 3).
 
@@ -228,7 +286,10 @@ def trajectories_from_depth(
         w2c: (F, 4, 4) world-to-camera per frame; frame 0 is the image's view.
         stride: track every ``stride``-th pixel in x and y (the z-buffer always uses all).
         occlusion_rtol: a point is occluded in frame i when its depth exceeds the frame's
-            z-buffer at its pixel by more than this fraction.
+            z-buffer at its pixel by more than this fraction (default: the continuity
+            tolerance) and that z-buffer value is nearer than all its coplanar neighbours
+            (:func:`coplanar_neighbour_depth`): tolerances chosen so that a pure rotation,
+            which cannot occlude anything, marks no in-image point invalid.
 
     Returns:
         CameraTrajectories with tracks (F, L, 2), visible (F, L), depths (F, L).
@@ -254,7 +315,9 @@ def trajectories_from_depth(
     pix_r = torch.floor(uv_s[..., 1]).long().clamp(0, height - 1)
     frame_idx = torch.arange(rel.shape[0])[:, None]
     z_buf = zbuf[frame_idx, pix_r, pix_c]
-    unoccluded = z_s <= z_buf * (1 + occlusion_rtol)
+    own_surface = coplanar_neighbour_depth(filled, z).reshape(rel.shape[0], -1)[:, sel]
+    # The z-buffer is float32: a neighbour's own depth comes back rounded to ~1e-7.
+    unoccluded = (z_s <= z_buf * (1 + occlusion_rtol)) | (z_buf >= own_surface * (1 - 1e-6))
     # Back-face test: a surface turned away from frame i's camera is hidden by the object it
     # belongs to even when the occluding face is too close in depth for the z-buffer (e.g.
     # two faces of a box meeting at an edge).
