@@ -1,114 +1,111 @@
-"""Pose-recovery benchmark: seconds per clip, registration rate and ATE on exact renders.
+"""Pose-recovery benchmark: CPU seconds per stage, ratio to the previous protocol, accuracy.
 
-Run: ``python -m benchmark.bench_poses`` (add ``--quick`` for one scene). Settings measured:
-14 frames at 576x320 (CameraCtrl's resolution) and 25 frames at 1024x576 (the paper's), on
-``gt_render`` clips of synthetic scenes, for
+Run: ``python -m benchmark.bench_poses`` (``--quick``: one room and one hard scene, two
+paths, 448x256x14). Every clip is an exact render of a calibration-suite scene
+(:mod:`benchmark.calibration`), posed in the same process by each variant, one thread:
 
-- ``ours``: the benchmark protocol (fixed PINHOLE K, exhaustive matching, incremental mapper,
-  1 thread, fixed seed) and its variants (sequential matching, global mapper), and
-- ``colmap-default``: COLMAP's default pipeline (exhaustive matching, default mapper options:
-  intrinsics refined, all threads), given the same K as a prior.
+- ``legacy``: the protocol before issue 13 (one trial, relaxed initial-pair rules, no
+  plausibility checks, full-size SIFT with up to 8192 features, exhaustive matching);
+- ``protocol``: today's default (:class:`benchmark.poses.PoseRecoveryConfig`);
+- candidate settings the defaults were chosen from (feature count, extraction size,
+  sequential matching), with ``--variants all``.
 
-The defaults in ``benchmark/poses.py`` were chosen from this output (docs/protocol.md).
+Per variant and setting it prints CPU seconds per clip split into extraction, matching and
+mapping (``time.process_time``: the machine is shared, so wall time is noise), the ratio of
+total CPU time to ``legacy`` measured in the same run, failures/flags, and the median and
+maximum ATE as % of the path extent (rotation-only paths: RPE rotation).
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from benchmark.camera_paths import make_camera_path
-from benchmark.io import write_frames
-from benchmark.metrics import camera_pose_errors
-from benchmark.poses import (
-    PoseRecoveryConfig,
-    RecoveredPoses,
-    poses_of_largest_model,
-    recover_poses,
-)
-from benchmark.synthetic import canonical_K, make_scene, render, render_frames
+from benchmark.calibration import evaluate, render_clip
+from benchmark.poses import PoseRecoveryConfig
 
-CAMERAS = ["orbit_left_15deg", "dolly_in_30pct", "truck_right_20pct", "orbit_up_10deg"]
-SETTINGS = [(14, 576, 320), (25, 1024, 576)]
+QUICK = {"scenes": ["room00", "hard00"], "cameras": ["orbit_left_15deg", "dolly_in_30pct"],
+         "settings": [(14, 448, 256)]}
+FULL = {"scenes": ["room00", "room01", "hard00", "hard01"],
+        "cameras": ["orbit_left_15deg", "dolly_in_30pct", "truck_right_20pct",
+                    "orbit_up_10deg", "pan_left_15deg"],
+        "settings": [(14, 448, 256), (25, 1024, 576)]}
 
 
-def recover_colmap_default(paths: list[Path], K: np.ndarray, work: Path) -> RecoveredPoses:
-    """COLMAP's default pipeline through pycolmap (only the K prior is ours)."""
-    import pycolmap
-
-    work.mkdir(parents=True, exist_ok=True)
-    database = work / "database.db"
-    database.unlink(missing_ok=True)
-    reader = pycolmap.ImageReaderOptions()
-    reader.camera_model = "PINHOLE"
-    reader.camera_params = ",".join(repr(float(v)) for v in (K[0, 0], K[1, 1], K[0, 2], K[1, 2]))
-    image_dir = paths[0].parent
-    pycolmap.extract_features(database, image_dir, camera_mode=pycolmap.CameraMode.SINGLE,
-                              reader_options=reader)
-    pycolmap.match_exhaustive(database)
-    (work / "models").mkdir(exist_ok=True)
-    recs = pycolmap.incremental_mapping(database, image_dir, work / "models")
-    names = [p.name for p in paths]
-    w2c = poses_of_largest_model(recs, names) if recs else [None] * len(paths)
-    result = RecoveredPoses(w2c, "ok")
-    if result.registered_ratio < 0.8:
-        result.status = "failed"
-    return result
+def variants(which: str) -> dict[str, PoseRecoveryConfig]:
+    out = {"legacy": PoseRecoveryConfig.legacy(), "protocol": PoseRecoveryConfig()}
+    if which == "all":
+        out.update({
+            "protocol, 8192 features": PoseRecoveryConfig(max_num_features=8192),
+            "protocol, 2048 features": PoseRecoveryConfig(max_num_features=2048),
+            "protocol, full-size SIFT": PoseRecoveryConfig(max_image_size=0),
+            "protocol, 640 px SIFT": PoseRecoveryConfig(max_image_size=640),
+            "protocol, sequential": PoseRecoveryConfig(matcher="sequential"),
+            "protocol, 1 trial": PoseRecoveryConfig(num_trials=1),
+        })
+    return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="one scene, two cameras")
-    args = parser.parse_args()
-    seeds = [0] if args.quick else [0, 1]
-    cameras = CAMERAS[:2] if args.quick else CAMERAS
-    variants = {
-        "ours (exhaustive, incremental)": PoseRecoveryConfig(),
-        "ours, sequential matching": PoseRecoveryConfig(matcher="sequential"),
-        "ours, global mapper": PoseRecoveryConfig(mapper="global"),
-        "colmap-default": None,
+def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    n = len(rows)
+    ates = [r["ate_pct"] for r in rows if r["ate_pct"] is not None]
+    rots = [r["rpe_rot_deg"] for r in rows if r["ate_pct"] is None and r["rpe_rot_deg"]
+            is not None]
+    stage = {k: sum(r.get(f"{k}_s", 0.0) or 0.0 for r in rows) / n
+             for k in ("extraction", "matching", "mapping", "rotation")}
+    return {
+        "cpu": sum(r["cpu_s"] for r in rows) / n, **stage,
+        "failed": sum(r["score_status"] != "ok" for r in rows),
+        "flagged": sum(r["flagged"] for r in rows), "n": n,
+        "ate_med": float(np.median(ates)) if ates else float("nan"),
+        "ate_max": max(ates) if ates else float("nan"),
+        "rot_max": max(rots) if rots else float("nan"),
     }
-    print(f"{'setting':16s} {'variant':32s} {'s/clip':>7s} {'registered':>10s} "
-          f"{'failed':>6s} {'ATE median':>10s} {'ATE max':>9s}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 scenes, 2 paths, 448x256x14")
+    parser.add_argument("--variants", choices=["main", "all"], default="main")
+    parser.add_argument("--scenes", help="comma-separated calibration-suite scene names")
+    parser.add_argument("--cameras", help="comma-separated camera paths")
+    parser.add_argument("--settings", help="e.g. 448x256x14,1024x576x25")
+    parser.add_argument("--cache", type=Path, help="folder for the rendered clips (reused)")
+    args = parser.parse_args(argv)
+    plan = dict(QUICK if args.quick else FULL)
+    if args.scenes:
+        plan["scenes"] = args.scenes.split(",")
+    if args.cameras:
+        plan["cameras"] = args.cameras.split(",")
+    if args.settings:
+        plan["settings"] = [(int(f), int(w), int(h)) for w, h, f in
+                            (s.split("x") for s in args.settings.split(","))]
+    from benchmark.suites import load_suite
+
+    entries = {e["name"]: e for e in load_suite("calibration").data["scenes"]}
+    configs = variants(args.variants)
+    print(f"{'setting':12s} {'variant':26s} {'CPU s':>6s} {'extract':>7s} {'match':>6s} "
+          f"{'map':>6s} {'x legacy':>8s} {'failed':>6s} {'flagged':>7s} {'ATE% med':>8s} "
+          f"{'ATE% max':>8s} {'rot max':>7s}")
     with tempfile.TemporaryDirectory() as tmp:
-        for frames_n, width, height in SETTINGS:
-            K = canonical_K(width, height)
-            clips = []
-            for seed in seeds:
-                scene = make_scene(seed)
-                _, depth = render(scene, K, scene.base_w2c, width, height)
-                for name in cameras:
-                    cam = make_camera_path(name, K, width, height, frames_n,
-                                           depth=float(np.median(depth)),
-                                           base_w2c=scene.base_w2c)
-                    frames, _ = render_frames(scene, K, cam.w2c, width, height)
-                    folder = Path(tmp) / f"{frames_n}_{seed}_{name}"
-                    clips.append((cam, write_frames(folder / "frames", frames), folder))
-            for label, conf in variants.items():
-                seconds, registered, ates, failed = 0.0, [], [], 0
-                for k, (cam, paths, folder) in enumerate(clips):
-                    work = folder / f"sfm{k}_{label.split()[0]}_{id(conf)}"
-                    start = time.perf_counter()
-                    if conf is None:
-                        result = recover_colmap_default(paths, cam.K, work)
-                    else:
-                        result = recover_poses(paths, cam.K, work, conf)
-                    seconds += time.perf_counter() - start
-                    registered.append(result.registered_ratio)
-                    errors = camera_pose_errors(cam.w2c, result.w2c)
-                    if result.status != "ok" or errors.status != "ok":
-                        failed += 1
-                    elif errors.ate is not None:
-                        ates.append(errors.ate)
-                median = np.median(ates) if ates else float("nan")
-                worst = max(ates) if ates else float("nan")
-                print(f"{frames_n}f {width}x{height:<6d} {label:32s} {seconds / len(clips):7.2f} "
-                      f"{np.mean(registered):10.1%} {failed:>3d}/{len(clips):<2d} "
-                      f"{median:10.2e} {worst:9.2e}", flush=True)
+        cache = args.cache or Path(tmp) / "clips"
+        for frames, width, height in plan["settings"]:
+            clips = [render_clip(entries[s], c, frames, width, height, cache)
+                     for s in plan["scenes"] for c in plan["cameras"]]
+            results: dict[str, dict[str, Any]] = {}
+            for label, conf in configs.items():
+                rows = [evaluate(clip, conf, Path(tmp) / "work") for clip in clips]
+                results[label] = s = _summary(rows)
+                ratio = s["cpu"] / results["legacy"]["cpu"]
+                print(f"{width}x{height}x{frames:<4d} {label:26s} {s['cpu']:6.2f} "
+                      f"{s['extraction']:7.2f} {s['matching']:6.2f} {s['mapping']:6.2f} "
+                      f"{ratio:8.2f} {s['failed']:>3d}/{s['n']:<2d} {s['flagged']:>4d}    "
+                      f"{s['ate_med']:8.3f} {s['ate_max']:8.3f} {s['rot_max']:7.4f}",
+                      flush=True)
 
 
 if __name__ == "__main__":

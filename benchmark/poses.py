@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +28,13 @@ import numpy as np
 
 from benchmark.cameras import CameraFileError, validate_intrinsics
 from benchmark.io import atomic_write_text
+from benchmark.pose_trials import (
+    MAX_DISAGREEMENT,
+    Selection,
+    Trial,
+    frame_discrepancy,
+    select_trial,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,26 +44,74 @@ POSES_FORMAT = "trajbench.poses/1"
 
 @dataclass
 class PoseRecoveryConfig:
-    """Options of pose recovery; the defaults are the benchmark's protocol."""
+    """Options of pose recovery; the defaults are the benchmark's protocol (docs/protocol.md).
+
+    ``legacy()`` is the single-trial protocol used before the calibration study (relaxed
+    initial-pair rules, no plausibility check, full-size 8192-feature SIFT); bench_poses runs
+    it beside the default so every speed and accuracy claim is a ratio from one run."""
 
     matcher: Literal["exhaustive", "sequential"] = "exhaustive"
     mapper: Literal["incremental", "global"] = "incremental"
     sequential_overlap: int = 10
     max_num_features: int = 8192
+    #: Long side (px) the frames are downscaled to for SIFT (0: full size); keypoints are
+    #: scaled back to full-resolution pixels by COLMAP, and K stays the frames' own.
+    max_image_size: int = 0
     num_threads: int = 1
     seed: int = 0
     min_registered: float = MIN_REGISTERED
+    #: Mapping trials on the same features and matches (seeds seed, seed+1, ...).
+    num_trials: int = 3
+    #: "default-then-relaxed": COLMAP's initial-pair rules, relaxed ones only when no trial
+    #: with the defaults registers enough plausible frames; "relaxed": relaxed rules only
+    #: (the legacy protocol); "default": never relax.
+    init_rules: Literal["default-then-relaxed", "relaxed", "default"] = "default-then-relaxed"
+    #: Per-frame plausibility checks and trial consensus (benchmark.pose_trials).
+    plausibility: bool = True
+    #: No SfM model but rotation-dominant pairs: per-frame rotations from homographies.
+    rotation_fallback: bool = True
+    #: "auto": pycolmap's CUDA SIFT extraction and matching when pycolmap was built with
+    #: CUDA (the optional ``gpu`` extra), else the CPU; "cpu" forces the CPU.
+    device: Literal["auto", "cpu"] = "auto"
+
+    @classmethod
+    def legacy(cls, **overrides: Any) -> PoseRecoveryConfig:
+        """The protocol before issue 13: one trial, relaxed rules, no checks, full-size SIFT."""
+        base = dict(num_trials=1, init_rules="relaxed", plausibility=False,
+                    rotation_fallback=False, max_image_size=0, max_num_features=8192,
+                    matcher="exhaustive")
+        base.update(overrides)
+        return cls(**base)
+
+
+#: COLMAP's default initial-pair rules and the relaxed fallback (short clips span <= ~20
+#: degrees, often along the optical axis: the defaults can reject every pair of a dolly).
+DEFAULT_INIT = {"init_min_tri_angle": 16.0, "init_max_forward_motion": 0.95}
+RELAXED_INIT = {"init_min_tri_angle": 4.0, "init_max_forward_motion": 1.0}
 
 
 @dataclass
 class RecoveredPoses:
-    """Per-frame world-to-camera poses (None where unregistered) and the verdict."""
+    """Per-frame world-to-camera poses (None where unregistered) and the verdict.
+
+    ``kind`` is "sfm" (a COLMAP model) or "rotation_only" (no model; rotations from
+    homographies, translations set to 0 and undefined). ``trials`` records every mapping
+    trial's verdict, ``dropped`` the registered frames the plausibility rules removed (frame
+    index -> rule), ``init_rules`` the initial-pair rules of the chosen trial.
+    ``timings`` (seconds per stage) is measured but not saved, so poses.json stays
+    bit-reproducible."""
 
     w2c: list[np.ndarray | None]
     status: Literal["ok", "failed"]
     reason: str = ""
     num_models: int = 0
     config: dict[str, Any] = field(default_factory=dict)
+    kind: Literal["sfm", "rotation_only"] = "sfm"
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    dropped: dict[int, str] = field(default_factory=dict)
+    init_rules: str = ""
+    unstable: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def num_frames(self) -> int:
@@ -74,10 +130,15 @@ class RecoveredPoses:
             "format": POSES_FORMAT,
             "status": self.status,
             "reason": self.reason,
+            "kind": self.kind,
             "num_frames": self.num_frames,
             "num_registered": self.num_registered,
             "registered_ratio": self.registered_ratio,
             "num_models": self.num_models,
+            "init_rules": self.init_rules,
+            "unstable": self.unstable,
+            "dropped": {str(k): v for k, v in sorted(self.dropped.items())},
+            "trials": self.trials,
             "w2c": [None if p is None else p.tolist() for p in self.w2c],
             "config": self.config,
         }
@@ -86,12 +147,16 @@ class RecoveredPoses:
     def from_dict(cls, data: Any) -> RecoveredPoses:
         """Validate the ``trajbench.poses/1`` structure; ValueError names the bad field.
 
-        Non-finite numbers inside a pose are kept: scoring records them as a failed run."""
+        Non-finite numbers inside a pose are kept: scoring records them as a failed run.
+        Files written before ``kind`` existed are SfM poses."""
         if not isinstance(data, dict) or data.get("format") != POSES_FORMAT:
             found = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise ValueError(f"not a poses file (format {found!r}, expected {POSES_FORMAT!r})")
         if data.get("status") not in ("ok", "failed"):
             raise ValueError(f"status: expected 'ok' or 'failed', got {data.get('status')!r}")
+        kind = data.get("kind", "sfm")
+        if kind not in ("sfm", "rotation_only"):
+            raise ValueError(f"kind: expected 'sfm' or 'rotation_only', got {kind!r}")
         poses = data.get("w2c")
         if not isinstance(poses, list):
             raise ValueError(f"w2c: expected a list (one pose or null per frame), got {poses!r}")
@@ -111,12 +176,19 @@ class RecoveredPoses:
             raise ValueError(
                 f"num_frames: {data['num_frames']} but w2c has {len(w2c)} entries"
             )
+        dropped = data.get("dropped", {})
         return cls(
             w2c=w2c,
             status=data["status"],
             reason=data.get("reason", ""),
             num_models=data.get("num_models", 0),
             config=data.get("config", {}),
+            kind=kind,
+            trials=list(data.get("trials", [])),
+            dropped={int(k): str(v) for k, v in dropped.items()} if isinstance(dropped, dict)
+            else {},
+            init_rules=str(data.get("init_rules", "")),
+            unstable=bool(data.get("unstable", False)),
         )
 
 
@@ -161,8 +233,12 @@ def _capture_native_output(log_path: Path) -> Iterator[None]:
                 os.close(fd)
 
 
-def _fixed_intrinsics_options(pycolmap: Any, conf: PoseRecoveryConfig) -> Any:
-    """Mapper options that keep the reported K fixed and run single-threaded, seeded."""
+def _fixed_intrinsics_options(
+    pycolmap: Any, conf: PoseRecoveryConfig, seed: int | None = None, relaxed: bool = False
+) -> Any:
+    """Mapper options that keep the reported K fixed and run single-threaded, seeded;
+    ``relaxed`` swaps COLMAP's initial-pair rules for ``RELAXED_INIT``."""
+    seed = conf.seed if seed is None else seed
     if conf.mapper == "incremental":
         opts = pycolmap.IncrementalPipelineOptions()
         opts.ba_refine_focal_length = False
@@ -171,16 +247,13 @@ def _fixed_intrinsics_options(pycolmap: Any, conf: PoseRecoveryConfig) -> Any:
         opts.mapper.abs_pose_refine_focal_length = False
         opts.mapper.abs_pose_refine_extra_params = False
         opts.mapper.num_threads = conf.num_threads
-        opts.mapper.random_seed = conf.seed
-        opts.triangulation.random_seed = conf.seed
+        opts.mapper.random_seed = seed
+        opts.triangulation.random_seed = seed
         # Clips have 14-25 frames: a model may be smaller than COLMAP's default of 10.
         opts.min_model_size = 3
-        # Generated clips span <= ~20 deg of viewpoint change, often along the optical axis
-        # (dolly): COLMAP's initial-pair rules (>= 16 deg triangulation angle, < 95% forward
-        # motion) reject every pair of such clips; measured on exact renders (docs/protocol.md)
-        # these values register dolly clips that the defaults lose, at no cost in accuracy.
-        opts.mapper.init_min_tri_angle = 4.0
-        opts.mapper.init_max_forward_motion = 1.0
+        rules = RELAXED_INIT if relaxed else DEFAULT_INIT
+        opts.mapper.init_min_tri_angle = rules["init_min_tri_angle"]
+        opts.mapper.init_max_forward_motion = rules["init_max_forward_motion"]
     else:
         opts = pycolmap.GlobalPipelineOptions()
         ba = opts.mapper.bundle_adjustment
@@ -188,24 +261,55 @@ def _fixed_intrinsics_options(pycolmap: Any, conf: PoseRecoveryConfig) -> Any:
         ba.refine_principal_point = False
         ba.refine_extra_params = False
         opts.mapper.num_threads = conf.num_threads
-        opts.mapper.random_seed = conf.seed
+        opts.mapper.random_seed = seed
     opts.num_threads = conf.num_threads
-    opts.random_seed = conf.seed
+    opts.random_seed = seed
     return opts
 
 
 def poses_of_largest_model(recs: dict[int, Any], names: list[str]) -> list[np.ndarray | None]:
     """World-to-camera 4x4 per image name (None if unregistered) from the reconstruction with
     most registered images; models come back in no particular order (ties: lowest image id)."""
-    best = max(recs.values(), key=lambda r: (r.num_reg_images(), -min(r.reg_image_ids())))
+    return _frames_of(_largest(recs), names)[0]
+
+
+def _largest(recs: dict[int, Any]) -> Any:
+    return max(recs.values(), key=lambda r: (r.num_reg_images(), -min(r.reg_image_ids())))
+
+
+def _frames_of(
+    rec: Any, names: list[str]
+) -> tuple[list[np.ndarray | None], list[float | None], list[int], float]:
+    """Per frame: w2c, mean reprojection error (px) and observation count of its registered
+    image in ``rec``; and the median depth of the observed 3-D points over all frames."""
     frame_of = {name: i for i, name in enumerate(names)}
-    w2c: list[np.ndarray | None] = [None] * len(names)
-    for image in best.images.values():
-        if image.has_pose and image.name in frame_of:
-            pose = np.eye(4)
-            pose[:3] = image.cam_from_world().matrix()
-            w2c[frame_of[image.name]] = pose
-    return w2c
+    n = len(names)
+    w2c: list[np.ndarray | None] = [None] * n
+    reproj: list[float | None] = [None] * n
+    obs = [0] * n
+    depths: list[np.ndarray] = []
+    for image in rec.images.values():
+        if not image.has_pose or image.name not in frame_of:
+            continue
+        i = frame_of[image.name]
+        pose = np.eye(4)
+        pose[:3] = image.cam_from_world().matrix()
+        w2c[i] = pose
+        observed = image.get_observation_points2D()
+        obs[i] = len(observed)
+        if not observed:
+            continue
+        xy = np.array([p.xy for p in observed])
+        xyz = np.array([rec.points3D[p.point3D_id].xyz for p in observed])
+        cam = xyz @ pose[:3, :3].T + pose[:3, 3]
+        params = rec.cameras[image.camera_id].params  # PINHOLE: fx, fy, cx, cy
+        z = np.maximum(cam[:, 2], 1e-12)
+        proj = np.stack([params[0] * cam[:, 0] / z + params[2],
+                         params[1] * cam[:, 1] / z + params[3]], axis=1)
+        reproj[i] = float(np.linalg.norm(proj - xy, axis=1).mean())
+        depths.append(cam[:, 2])
+    depth = float(np.median(np.concatenate(depths))) if depths else float("nan")
+    return w2c, reproj, obs, depth
 
 
 def _database_summary(pycolmap: Any, database: Path, num_frames: int) -> str:
@@ -229,6 +333,152 @@ def _database_summary(pycolmap: Any, database: Path, num_frames: int) -> str:
     )
 
 
+def _verified_matches(
+    pycolmap: Any, database: Path, names: list[str]
+) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+    """Pixel coordinates of the geometrically verified matches of every frame pair."""
+    frame_of = {name: i for i, name in enumerate(names)}
+    db = pycolmap.Database.open(str(database))
+    try:
+        image_frame = {im.image_id: frame_of.get(im.name) for im in db.read_all_images()}
+        keypoints = {iid: db.read_keypoints(iid)[:, :2] for iid in image_frame}
+        pair_ids, geometries = db.read_two_view_geometries()
+    finally:
+        db.close()
+    out: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+    for pair_id, tvg in zip(pair_ids, geometries, strict=True):
+        id1, id2 = pycolmap.pair_id_to_image_pair(pair_id)
+        fi, fj = image_frame.get(id1), image_frame.get(id2)
+        m = np.asarray(tvg.inlier_matches)
+        if fi is None or fj is None or len(m) == 0:
+            continue
+        pi, pj = keypoints[id1][m[:, 0]], keypoints[id2][m[:, 1]]
+        out[(fi, fj) if fi < fj else (fj, fi)] = (pi, pj) if fi < fj else (pj, pi)
+    return out
+
+
+def _rotation_only(
+    pycolmap: Any, database: Path, names: list[str], K: np.ndarray, conf: PoseRecoveryConfig
+) -> tuple[list[np.ndarray | None], str] | None:
+    """Rotation-only poses when most verified pairs are rotation-dominant, else None."""
+    from benchmark.rotation_recovery import rotations_from_matches
+
+    matches = _verified_matches(pycolmap, database, names)
+    result = rotations_from_matches(len(names), matches, K, seed=conf.seed)
+    if not result.pairs or result.num_dominant < 0.5 * len(result.pairs):
+        return None
+    w2c: list[np.ndarray | None] = []
+    for R in result.rotations:
+        if R is None:
+            w2c.append(None)
+            continue
+        pose = np.eye(4)
+        pose[:3, :3] = R
+        w2c.append(pose)
+    note = (f"{result.num_dominant}/{len(result.pairs)} matched pairs rotation-dominant "
+            f"(homography explains the matches)")
+    return w2c, note
+
+
+def _device(pycolmap: Any, conf: PoseRecoveryConfig) -> Any:
+    """pycolmap's CUDA device when asked for 'auto' and pycolmap has CUDA, else the CPU."""
+    if conf.device == "auto" and getattr(pycolmap, "has_cuda", False):
+        return pycolmap.Device.cuda
+    return pycolmap.Device.cpu
+
+
+def _extract_and_match(
+    pycolmap: Any, database: Path, image_dir: Path, names: list[str], K: np.ndarray,
+    conf: PoseRecoveryConfig, timings: dict[str, float],
+) -> None:
+    """SIFT features and verified matches into ``database`` (shared by all trials)."""
+    device = _device(pycolmap, conf)
+    reader = pycolmap.ImageReaderOptions()
+    reader.camera_model = "PINHOLE"
+    reader.camera_params = ",".join(repr(float(v)) for v in (K[0, 0], K[1, 1], K[0, 2], K[1, 2]))
+    extraction = pycolmap.FeatureExtractionOptions()
+    extraction.num_threads = conf.num_threads
+    extraction.sift.max_num_features = conf.max_num_features
+    if conf.max_image_size > 0:
+        extraction.max_image_size = conf.max_image_size
+    matching = pycolmap.FeatureMatchingOptions()
+    matching.num_threads = conf.num_threads
+    verification = pycolmap.TwoViewGeometryOptions()
+    verification.ransac.random_seed = conf.seed
+    verification.ransac.num_threads = conf.num_threads
+    start = time.perf_counter()
+    pycolmap.extract_features(
+        database, image_dir, image_names=names, camera_mode=pycolmap.CameraMode.SINGLE,
+        reader_options=reader, extraction_options=extraction, device=device,
+    )
+    timings["extraction"] = time.perf_counter() - start
+    start = time.perf_counter()
+    if conf.matcher == "sequential":
+        pairing = pycolmap.SequentialPairingOptions()
+        pairing.overlap = conf.sequential_overlap
+        pairing.num_threads = conf.num_threads
+        pycolmap.match_sequential(database, matching, pairing, verification, device=device)
+    else:
+        pycolmap.match_exhaustive(
+            database, matching, pycolmap.ExhaustivePairingOptions(), verification, device=device
+        )
+    timings["matching"] = time.perf_counter() - start
+
+
+def _run_trials(
+    pycolmap: Any, database: Path, image_dir: Path, models: Path, names: list[str],
+    conf: PoseRecoveryConfig, relaxed: bool,
+) -> list[tuple[Trial, int, Path]]:
+    """One mapping per seed on the shared database; (trial, number of models, its folder)."""
+    out: list[tuple[Trial, int, Path]] = []
+    rules = "relaxed" if relaxed else "default"
+    for k in range(max(1, conf.num_trials)):
+        if k >= 1 and out[0][1] == 0:
+            break  # no model at all is not a matter of the seed: do not pay for more trials
+        if k == 2 and _consistent(out[0][0], out[1][0], conf):
+            break  # two trials agree: a third cannot change the median or the selection
+        seed = conf.seed + k
+        folder = models / f"{rules}{k}"
+        folder.mkdir(parents=True, exist_ok=True)
+        pycolmap.set_random_seed(seed)
+        options = _fixed_intrinsics_options(pycolmap, conf, seed, relaxed)
+        if conf.mapper == "incremental":
+            recs = pycolmap.incremental_mapping(database, image_dir, folder, options)
+        else:
+            recs = pycolmap.global_mapping(database, image_dir, folder, options)
+        if not recs:
+            trial = Trial(seed, [None] * len(names), [None] * len(names), [0] * len(names),
+                          init_rules=rules)
+            out.append((trial, 0, folder))
+            continue
+        best = _largest(recs)
+        w2c, reproj, obs, depth = _frames_of(best, names)
+        trial = Trial(seed, w2c, reproj, obs, float(best.compute_mean_reprojection_error()),
+                      int(best.num_points3D()), depth, rules)
+        # keep only the chosen model of this trial on disk (real_videos reads it back)
+        for key, rec in recs.items():
+            if rec is not best:
+                shutil.rmtree(folder / str(key), ignore_errors=True)
+        out.append((trial, len(recs), folder))
+    return out
+
+
+def _consistent(a: Trial, b: Trial, conf: PoseRecoveryConfig) -> bool:
+    """Two trials register the same frames and agree on every one within the consensus
+    tolerance (so no frame is dropped for disagreement and the clip is stable)."""
+    if not conf.plausibility or a.registered != b.registered or len(a.registered) < 3:
+        return False
+    disc = frame_discrepancy(a, b)
+    return bool(disc) and max(disc.values()) <= MAX_DISAGREEMENT
+
+
+def _enough(selection: Selection, num_frames: int, conf: PoseRecoveryConfig) -> bool:
+    if selection.trial is None:
+        return False
+    kept = [i for i in selection.trial.plausible if i not in selection.dropped]
+    return len(kept) >= conf.min_registered * num_frames
+
+
 def recover_poses(
     image_paths: list[Path],
     K: np.ndarray,
@@ -237,17 +487,26 @@ def recover_poses(
 ) -> RecoveredPoses:
     r"""Run COLMAP on ``image_paths`` (frame order) with fixed intrinsics ``K``.
 
+    Protocol (defaults; docs/protocol.md): SIFT and verified matches once; ``num_trials``
+    seeded incremental mappings with COLMAP's initial-pair rules, and only if none of them
+    registers enough plausible frames, the same trials with relaxed rules; the trial chosen
+    by :func:`benchmark.pose_trials.select_trial` (no ground truth), its implausible frames
+    set to None (``dropped`` says why). Without any model, rotation-dominant clips (pan, tilt,
+    roll) get rotation-only poses from pairwise homographies (``kind="rotation_only"``).
+
     Args:
         image_paths: one image per frame, all in one folder, in frame order.
         K: (3, 3) intrinsics in pixels of these images (COLMAP's pixel-centre convention).
-        work_dir: scratch folder for the database and models; ``sfm.log`` stays there.
+        work_dir: scratch folder for the database and models; ``sfm.log`` stays there, and
+            ``models/0`` holds the chosen trial's model.
         conf: options (defaults: the benchmark protocol).
 
     Returns:
         RecoveredPoses; ``status == "failed"`` with a reason when ``K`` is not a valid
-        pinhole matrix, fewer than ``conf.min_registered`` of the frames register, COLMAP
-        builds no model (the reason then says how many frames had SIFT keypoints and how
-        many inlier matches there were) or COLMAP errors.
+        pinhole matrix, fewer than ``conf.min_registered`` of the frames register (after the
+        plausibility rules), the trials disagree (``unstable``), COLMAP builds no model and
+        the clip is not rotation-dominant (the reason then says how many frames had SIFT
+        keypoints and how many inlier matches there were) or COLMAP errors.
     """
     import pycolmap
 
@@ -258,7 +517,8 @@ def recover_poses(
     log_path.write_text("")
     database = work / "database.db"
     models = work / "models"
-    for stale in (database, models):
+    trials_dir = work / "trials"
+    for stale in (database, models, trials_dir):
         if stale.is_dir():
             shutil.rmtree(stale)
         elif stale.exists():
@@ -269,73 +529,96 @@ def recover_poses(
     if any(p.parent != image_dir for p in paths):
         raise ValueError("all frames must lie in one folder")
     names = [p.name for p in paths]
-    none: list[np.ndarray | None] = [None] * len(paths)
+    n = len(paths)
+    none: list[np.ndarray | None] = [None] * n
     config = asdict(conf)
     try:
         K = validate_intrinsics(K, "intrinsics K")
     except CameraFileError as exc:  # a method's K: recorded, COLMAP would fail obscurely
         return RecoveredPoses(none, "failed", f"invalid {exc}", 0, config)
-    if len(paths) < 2:
-        return RecoveredPoses(none, "failed", f"{len(paths)} frame(s): nothing to match", 0, config)
+    if n < 2:
+        return RecoveredPoses(none, "failed", f"{n} frame(s): nothing to match", 0, config)
 
-    reader = pycolmap.ImageReaderOptions()
-    reader.camera_model = "PINHOLE"
-    reader.camera_params = ",".join(repr(float(v)) for v in (K[0, 0], K[1, 1], K[0, 2], K[1, 2]))
-    extraction = pycolmap.FeatureExtractionOptions()
-    extraction.num_threads = conf.num_threads
-    extraction.sift.max_num_features = conf.max_num_features
-    matching = pycolmap.FeatureMatchingOptions()
-    matching.num_threads = conf.num_threads
-    verification = pycolmap.TwoViewGeometryOptions()
-    verification.ransac.random_seed = conf.seed
-    verification.ransac.num_threads = conf.num_threads
+    timings: dict[str, float] = {}
+    rule_sets = {"relaxed": [True], "default": [False]}.get(conf.init_rules, [False, True])
     try:
         pycolmap.set_random_seed(conf.seed)
         with _capture_native_output(log_path):
-            pycolmap.extract_features(
-                database,
-                image_dir,
-                image_names=names,
-                camera_mode=pycolmap.CameraMode.SINGLE,
-                reader_options=reader,
-                extraction_options=extraction,
-                device=pycolmap.Device.cpu,
-            )
-            if conf.matcher == "sequential":
-                pairing = pycolmap.SequentialPairingOptions()
-                pairing.overlap = conf.sequential_overlap
-                pairing.num_threads = conf.num_threads
-                pycolmap.match_sequential(
-                    database, matching, pairing, verification, device=pycolmap.Device.cpu
-                )
-            else:
-                pycolmap.match_exhaustive(
-                    database,
-                    matching,
-                    pycolmap.ExhaustivePairingOptions(),
-                    verification,
-                    device=pycolmap.Device.cpu,
-                )
-            options = _fixed_intrinsics_options(pycolmap, conf)
-            if conf.mapper == "incremental":
-                recs = pycolmap.incremental_mapping(database, image_dir, models, options)
-            else:
-                recs = pycolmap.global_mapping(database, image_dir, models, options)
+            _extract_and_match(pycolmap, database, image_dir, names, K, conf, timings)
+            start = time.perf_counter()
+            runs: list[tuple[Trial, int, Path]] = []
+            selection = Selection(None, {}, None, False)
+            for relaxed in rule_sets:
+                runs += _run_trials(pycolmap, database, image_dir, trials_dir, names, conf,
+                                    relaxed)
+                selection = select_trial([t for t, _, _ in runs], plausibility=conf.plausibility)
+                if _enough(selection, n, conf):
+                    break
+            timings["mapping"] = time.perf_counter() - start
     except Exception as exc:  # COLMAP errors become a recorded failure, never a crash
         log.warning("pose recovery failed: %s", exc)
-        return RecoveredPoses(none, "failed", f"COLMAP error: {exc}", 0, config)
+        return RecoveredPoses(none, "failed", f"COLMAP error: {exc}", 0, config,
+                              timings=timings)
 
-    if not recs:
-        why = _database_summary(pycolmap, database, len(paths))
-        return RecoveredPoses(none, "failed", f"COLMAP reconstructed no model{why}", 0, config)
-    result = RecoveredPoses(poses_of_largest_model(recs, names), "ok", "", len(recs), config)
+    verdicts = [t.verdict() for t, _, _ in runs]
+    chosen = selection.trial
+    if chosen is None:
+        why = _database_summary(pycolmap, database, n)
+        rotation = None
+        if conf.rotation_fallback:
+            start = time.perf_counter()
+            rotation = _rotation_only(pycolmap, database, names, K, conf)
+            timings["rotation"] = time.perf_counter() - start
+        if rotation is not None:
+            w2c, note = rotation
+            result = RecoveredPoses(
+                w2c, "ok", f"rotation only: SfM reconstructed no model{why}; {note}; "
+                "translation undefined", 0, config, kind="rotation_only", trials=verdicts,
+                timings=timings,
+            )
+            return _gate(result, conf)
+        return RecoveredPoses(none, "failed", f"COLMAP reconstructed no model{why}", 0, config,
+                              trials=verdicts, timings=timings)
+    _keep_chosen_model(trials_dir, models, next(f for t, _, f in runs if t is chosen))
+    w2c = [None if i in selection.dropped else p for i, p in enumerate(chosen.w2c)]
+    result = RecoveredPoses(
+        w2c, "ok", "", next(m for t, m, _ in runs if t is chosen), config, kind="sfm",
+        trials=verdicts, dropped=dict(sorted(selection.dropped.items())),
+        init_rules=chosen.init_rules, unstable=selection.unstable, timings=timings,
+    )
+    if selection.unstable:
+        result.status = "failed"
+        result.reason = (
+            f"unstable: the chosen mapping trial (seed {chosen.seed}) and the others disagree "
+            f"by {selection.disagreement:.1%} of the path's scale (median over frames; "
+            f"limit {MAX_DISAGREEMENT:.0%})"
+        )
+        return result
+    return _gate(result, conf)
+
+
+def _gate(result: RecoveredPoses, conf: PoseRecoveryConfig) -> RecoveredPoses:
+    """The registration threshold; the reason names the frames the plausibility rules
+    dropped."""
     if result.registered_ratio < conf.min_registered:
         result.status = "failed"
         result.reason = (
             f"registered {result.num_registered}/{result.num_frames} frames "
             f"< {conf.min_registered:.0%}"
         )
+    if result.dropped:
+        named = "; ".join(f"frame {i}: {why}" for i, why in sorted(result.dropped.items()))
+        result.reason = (result.reason + "; " if result.reason else "") + (
+            f"treated as unregistered: {named}")
     return result
+
+
+def _keep_chosen_model(trials_dir: Path, models: Path, folder: Path) -> None:
+    """Move the chosen trial's model to ``models/0`` and delete the other trials' models."""
+    kept = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    if kept:
+        shutil.move(str(kept[0]), str(models / "0"))
+    shutil.rmtree(trials_dir, ignore_errors=True)
 
 
 def _check_run(run: Path, meta: dict[str, Any]) -> tuple[np.ndarray | None, list[Path], str]:
@@ -392,5 +675,6 @@ def run_poses(run_dir: str | Path, conf: PoseRecoveryConfig | None = None) -> Re
             # Keep the log, drop the database and models (large, and rebuilt on demand).
             (run / "sfm" / "database.db").unlink(missing_ok=True)
             shutil.rmtree(run / "sfm" / "models", ignore_errors=True)
+            shutil.rmtree(run / "sfm" / "trials", ignore_errors=True)
     save_poses(result, run / "poses.json")
     return result

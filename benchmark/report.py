@@ -34,6 +34,24 @@ def merge_fid(summary: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
     return out
 
 
+def _floor_note(root: Path, runs: pd.DataFrame) -> str:
+    """The calibration floor at the suite's resolution, for synthetic suites (scenes with a
+    generator spec); '' otherwise or when a camera file cannot be read."""
+    from benchmark.calibration import floor_footnote
+    from benchmark.cameras import CameraFileError, load_camera_path
+
+    if not any((root / "scenes").glob("*/scene.json")):
+        return ""
+    first = next(iter(sorted((root / "cameras").glob("f*/*/*.json"))), None)
+    if first is None:
+        return ""
+    try:
+        cam = load_camera_path(first)
+    except (CameraFileError, OSError):
+        return ""
+    return floor_footnote(cam.width, cam.height, [int(f) for f in runs["num_frames"].unique()])
+
+
 def aggregate_suite(
     results_dir: str | Path,
     out_dir: str | Path,
@@ -56,7 +74,8 @@ def aggregate_suite(
 
     fid_rows = load_fid_rows(root / "fid.csv")
     summary = merge_fid(summary, fid_rows)
-    write_tables(summary, out / "tables", title, table_name, fid_footnote(fid_rows))
+    write_tables(summary, out / "tables", title, table_name, fid_footnote(fid_rows),
+                 floor_note=_floor_note(root, runs))
     plotted = ["ate", "rpe_trans", "rpe_rot_deg"]
     if table_name == "table_edit":  # editing: the track scores are the point, poses are extra
         plotted = ["track_epe", "edit_persistence", *plotted]

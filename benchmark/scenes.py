@@ -40,9 +40,9 @@ class SceneView:
         """The rebuilt synthetic scene (None for real images)."""
         if self.spec is None:
             return None
-        from benchmark.synthetic import make_scene
+        from benchmark.synthetic_hard import make_family_scene
 
-        return make_scene(self.spec)
+        return make_family_scene(self.spec)
 
 
 def prepare_synthetic_scene(suite: Suite, name: str, out_dir: str | Path) -> Path:
@@ -50,8 +50,14 @@ def prepare_synthetic_scene(suite: Suite, name: str, out_dir: str | Path) -> Pat
     from benchmark.synthetic import SceneSpec, canonical_K, make_scene, render
 
     entry = suite.scene(name)
-    spec = SceneSpec.from_dict({"seed": entry["seed"], **entry.get("spec", {})})
-    scene = make_scene(spec)
+    if entry.get("family", "rooms") == "hard":  # benchmark.synthetic_hard
+        from benchmark.synthetic_hard import HardSceneSpec, make_hard_scene
+
+        spec = HardSceneSpec.from_dict({"seed": entry["seed"], **entry.get("spec", {})})
+        scene = make_hard_scene(spec)
+    else:
+        spec = SceneSpec.from_dict({"seed": entry["seed"], **entry.get("spec", {})})
+        scene = make_scene(spec)
     width, height = suite.data["width"], suite.data["height"]
     K = canonical_K(width, height, suite.data["hfov_deg"])
     rgb, depth = render(scene, K, scene.base_w2c, width, height)

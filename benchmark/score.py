@@ -27,7 +27,12 @@ from typing import Any
 
 from benchmark.cameras import CameraFileError, load_camera_path
 from benchmark.io import atomic_write_text, read_frames, write_frames
-from benchmark.metrics import camera_pose_errors, cami2v_errors, frame_fidelity
+from benchmark.metrics import (
+    camera_pose_errors,
+    cami2v_errors,
+    frame_fidelity,
+    rotation_only_errors,
+)
 from benchmark.poses import load_poses
 
 #: Weight-free tracker of the track scores (:func:`trajattn.tracking.make_tracker`).
@@ -94,12 +99,18 @@ def score_run(
             reason=f"{poses.num_frames} posed frames for a {camera.num_frames}-frame path",
         )
     else:
-        errors = camera_pose_errors(camera.w2c, poses.w2c, min_registered=min_registered)
+        if poses.kind == "rotation_only":  # no SfM model: rotations only, translation undefined
+            out["pose_kind"] = poses.kind
+            errors = rotation_only_errors(camera.w2c, poses.w2c, min_registered=min_registered)
+        else:
+            errors = camera_pose_errors(camera.w2c, poses.w2c, min_registered=min_registered)
         out.update(status=errors.status, reason=errors.reason or "")
         out.update(ate=errors.ate, rpe_trans=errors.rpe_trans, rpe_rot_deg=errors.rpe_rot_deg)
         cam = cami2v_errors(camera.w2c, poses.w2c, min_registered=min_registered)
         out.update(rot_err=cam.get("rot_err"), trans_err=cam.get("trans_err"))
         out["cam_mc"] = cam.get("cam_mc")
+        if poses.kind == "rotation_only":
+            out.update(trans_err=None, cam_mc=None)
     if edit_dir is not None and video_dir is None:
         raise ValueError("editing scores need the original video (video_dir)")
     if meta["status"] == "ok" and reference_dir is not None:

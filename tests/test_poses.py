@@ -9,8 +9,14 @@ import pytest
 
 from benchmark.camera_paths import make_camera_path
 from benchmark.io import write_frames
-from benchmark.metrics import camera_pose_errors
-from benchmark.poses import PoseRecoveryConfig, load_poses, recover_poses, run_poses
+from benchmark.metrics import camera_pose_errors, rotation_only_errors
+from benchmark.poses import (
+    PoseRecoveryConfig,
+    load_poses,
+    recover_poses,
+    run_poses,
+    save_poses,
+)
 from benchmark.synthetic import canonical_K, make_scene, render, render_frames
 
 W, H, F = 320, 180, 8
@@ -50,12 +56,23 @@ def test_single_thread_seeded_runs_are_bit_identical(clip, tmp_path):
         np.testing.assert_array_equal(pa, pb)
 
 
-def test_static_video_is_a_recorded_failure(clip, tmp_path):
+def test_static_video_is_rotation_only_and_fails_against_a_moving_path(clip, tmp_path):
     cam, frames = clip
     paths = write_frames(tmp_path / "frames", np.repeat(frames[:1], F, axis=0))
     result = recover_poses(paths, cam.K, tmp_path / "sfm")
-    assert result.status == "failed"
-    assert result.reason
+    # no parallax: no SfM model, but every pair is explained by the identity homography
+    assert result.kind == "rotation_only" and "no model" in result.reason
+    for pose in result.w2c:
+        np.testing.assert_allclose(pose, np.eye(4), atol=1e-3)
+    errors = rotation_only_errors(cam.w2c, result.w2c)
+    assert errors.status == "failed" and errors.ate is None
+    assert "translates" in errors.reason
+    assert load_poses_roundtrip(result, tmp_path).kind == "rotation_only"
+
+
+def load_poses_roundtrip(result, tmp_path):
+    save_poses(result, tmp_path / "poses.json")
+    return load_poses(tmp_path / "poses.json")
 
 
 def test_too_few_registered_frames_is_a_failure_with_the_ratio(clip, tmp_path):

@@ -1,0 +1,157 @@
+"""Mapping trials without ground truth: plausibility, selection, stability, fallback order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from benchmark import poses as poses_mod
+from benchmark.pose_trials import Trial, implausible_frames, select_trial
+from benchmark.poses import PoseRecoveryConfig, recover_poses
+from benchmark.synthetic import canonical_K
+
+F = 14
+
+
+def _orbit(num: int = F, scale: float = 1.0, bend: float = 0.0) -> list[np.ndarray]:
+    """World-to-camera poses of a 15-degree orbit (extent ~0.26) in a model frame of
+    arbitrary scale; ``bend`` distorts the path (another, wrong, model)."""
+    out = []
+    for f in range(num):
+        a = np.radians(-7.5 + 15.0 * f / (num - 1))
+        c = scale * np.array([np.sin(a), bend * 0.26 * (a / np.radians(7.5)) ** 2, 1 - np.cos(a)])
+        R = Rotation.from_euler("y", -a).as_matrix()
+        w2c = np.eye(4)
+        w2c[:3, :3], w2c[:3, 3] = R, -R @ c
+        out.append(w2c)
+    return out
+
+
+def _trial(seed: int, w2c: list[np.ndarray], reproj: float = 0.4, obs: int = 400) -> Trial:
+    return Trial(seed, list(w2c), [reproj] * len(w2c), [obs] * len(w2c), reproj, 3000, 4.0)
+
+
+def _displace(w2c: list[np.ndarray], frame: int, offset: np.ndarray) -> list[np.ndarray]:
+    out = [p.copy() for p in w2c]
+    R = out[frame][:3, :3]
+    c = -R.T @ out[frame][:3, 3] + offset
+    out[frame][:3, 3] = -R @ c
+    return out
+
+
+def _bad_trial(seed: int) -> Trial:
+    # the issue's case: frames 5 and 12 registered 17% and 39% of the extent away
+    w2c = _orbit(scale=2.0)
+    extent = 2.0 * 2 * np.sin(np.radians(7.5))
+    w2c = _displace(w2c, 5, np.array([0.0, 0.17 * extent, 0.0]))
+    w2c = _displace(w2c, 12, np.array([0.39 * extent, 0.0, 0.0]))
+    return _trial(seed, w2c, reproj=0.35)  # lowest reprojection error of all: a trap
+
+
+def test_seed_unstable_clip_picks_the_consistent_trial():
+    good = [_trial(1, _orbit(scale=3.0)), _trial(2, _orbit(scale=0.5))]
+    selection = select_trial([_bad_trial(0), *good])
+    assert selection.trial is not None and selection.trial.seed in (1, 2)
+    assert not selection.unstable and not selection.dropped
+
+
+def test_a_lone_trial_with_far_off_frames_drops_them_and_names_the_rule():
+    selection = select_trial([_bad_trial(0)])
+    assert set(selection.dropped) == {5, 12}
+    assert all("neighbours" in why for why in selection.dropped.values())
+
+
+def test_trials_that_disagree_everywhere_are_flagged_unstable():
+    selection = select_trial([_trial(0, _orbit()), _trial(1, _orbit(bend=0.6))])
+    assert selection.unstable
+    assert selection.disagreement is not None and selection.disagreement > 0.02
+
+
+def test_high_reprojection_error_and_few_observations_are_implausible():
+    trial = _trial(0, _orbit())
+    trial.reproj_px[3] = 6.0
+    trial.observations[9] = 12
+    dropped = implausible_frames(trial)
+    assert set(dropped) == {3, 9}
+    assert "reprojection error" in dropped[3] and "observations" in dropped[9]
+
+
+def test_smooth_path_has_no_implausible_frame():
+    assert implausible_frames(_trial(0, _orbit())) == {}
+
+
+@pytest.fixture()
+def fake_colmap(monkeypatch, tmp_path):
+    """recover_poses with COLMAP's extraction/matching skipped and mapping replaced by a
+    script: (rules, seed) -> poses or None (no model). Returns the call log."""
+    calls: list[tuple[str, int]] = []
+    script: dict[str, list[np.ndarray] | None] = {}
+
+    def fake_trials(pycolmap, database, image_dir, models, names, conf, relaxed):
+        rules = "relaxed" if relaxed else "default"
+        out = []
+        for k in range(conf.num_trials):
+            calls.append((rules, conf.seed + k))
+            w2c = script.get(rules)
+            folder = models / f"{rules}{k}"
+            folder.mkdir(parents=True, exist_ok=True)
+            if w2c is None:
+                out.append((Trial(conf.seed + k, [None] * len(names), [None] * len(names),
+                                  [0] * len(names), init_rules=rules), 0, folder))
+            else:
+                t = _trial(conf.seed + k, w2c)
+                t.init_rules = rules
+                out.append((t, 1, folder))
+        return out
+
+    monkeypatch.setattr(poses_mod, "_extract_and_match", lambda *a, **k: None)
+    monkeypatch.setattr(poses_mod, "_run_trials", fake_trials)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    paths = []
+    for f in range(F):
+        (frames / f"{f:05d}.png").write_bytes(b"")
+        paths.append(frames / f"{f:05d}.png")
+    return calls, script, paths
+
+
+def _recover(paths: list[Path], tmp: Path, **conf) -> poses_mod.RecoveredPoses:
+    return recover_poses(paths, canonical_K(448, 256), tmp / "sfm",
+                         PoseRecoveryConfig(rotation_fallback=False, num_trials=2, **conf))
+
+
+def test_default_rules_first_and_relaxed_only_when_they_find_no_model(fake_colmap, tmp_path):
+    calls, script, paths = fake_colmap
+    script["default"] = None
+    script["relaxed"] = _orbit()
+    result = _recover(paths, tmp_path)
+    assert [r for r, _ in calls] == ["default", "default", "relaxed", "relaxed"]
+    assert result.status == "ok" and result.init_rules == "relaxed"
+    assert [t["init_rules"] for t in result.trials] == ["default", "default", "relaxed",
+                                                        "relaxed"]
+
+
+def test_relaxed_rules_are_not_tried_when_the_defaults_succeed(fake_colmap, tmp_path):
+    calls, script, paths = fake_colmap
+    script["default"] = _orbit()
+    script["relaxed"] = _orbit()
+    result = _recover(paths, tmp_path)
+    assert {r for r, _ in calls} == {"default"}
+    assert result.status == "ok" and result.init_rules == "default"
+
+
+def test_legacy_rule_set_runs_relaxed_only(fake_colmap, tmp_path):
+    calls, script, paths = fake_colmap
+    script["relaxed"] = _orbit()
+    _recover(paths, tmp_path, init_rules="relaxed")
+    assert {r for r, _ in calls} == {"relaxed"}
+
+
+def test_no_model_with_either_rule_set_is_a_recorded_failure(fake_colmap, tmp_path):
+    calls, script, paths = fake_colmap
+    result = _recover(paths, tmp_path)
+    assert result.status == "failed" and "no model" in result.reason
+    assert len(result.trials) == len(calls) == 4
