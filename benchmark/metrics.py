@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from evo.core.geometry import GeometryException
 from evo.core.metrics import PoseRelation, Unit
 from evo.core.trajectory import PoseTrajectory3D
@@ -504,7 +503,10 @@ def frame_fidelity(
         if mask.shape != frames.shape[:3]:
             raise ValueError(f"mask shape {mask.shape} must be {frames.shape[:3]} (frames' F,H,W)")
 
-    # torchmetrics imports torchvision's model zoo (seconds): only fidelity scoring pays it.
+    # torch (about 4 s, 650 MB per process) and torchmetrics (torchvision's model zoo) are
+    # imported here, not at module level: only fidelity scoring pays for them, while pose
+    # scoring, tables and aggregation stay torch-free.
+    import torch
     from torchmetrics.functional.image import structural_similarity_index_measure
     from torchmetrics.image import PeakSignalNoiseRatio
 
