@@ -64,7 +64,7 @@ class WanTrajectoryAttentionMethod(Method):
         "prompt": "",  # the benchmark gives no text; Wan I2V is text-conditioned too
         "negative_prompt": "",
         "device": "auto",  # "auto": cuda when available, else cpu
-        "dtype": "auto",  # "auto": bfloat16 on cuda (VAE in float32), float32 on cpu
+        "dtype": "auto",  # "auto": bfloat16 on cuda (VAE, image encoder: float32), else float32
         "cpu_offload": False,  # diffusers model CPU offload (less GPU memory, slower)
         "local_files_only": None,  # never download; null: only when HF_HUB_OFFLINE is set
         "tiny": False,  # tiny random Wan for CPU tests (ignores base_model/weights)
@@ -117,7 +117,10 @@ class WanTrajectoryAttentionMethod(Method):
                     trajattn_weights=conf["weights"],
                     attention_config=config,
                     local_files_only=conf["local_files_only"],
-                    dtype=dtype,
+                    # Wan's VAE and CLIP image encoder run in float32 (model card; the
+                    # pipeline feeds the image encoder float32 pixels)
+                    dtype={"default": dtype, "vae": torch.float32,
+                           "image_encoder": torch.float32},
                 )
             except MissingModelError as exc:
                 raise MethodUnavailable(str(exc)) from exc
@@ -125,7 +128,6 @@ class WanTrajectoryAttentionMethod(Method):
                 pipe.enable_model_cpu_offload()
             else:
                 pipe.to(device)
-            pipe.vae.to(torch.float32)  # Wan's VAE is run in float32 (model card)
         pipe.set_progress_bar_config(disable=True)
         self._pipe = pipe
         return pipe

@@ -251,3 +251,31 @@ def test_random_subset_is_seeded():
             outs.append(_forward(model, inputs))
     assert torch.equal(outs[0], outs[1])
     assert np.isfinite(outs[0].numpy()).all()
+
+
+def test_masked_invalid_keys_match_masked_3d_attention():
+    """mask_invalid_keys on identity trajectories equals Wan's attention masked to the same
+    position *and* valid keys; without the mask the invalid point's zero token is a key."""
+    model = tiny.tiny_transformer()
+    attn = model.blocks[0].attn1
+    rotary = model.rope(torch.zeros(1, 3 * tiny.Z_DIM, T, 2 * GH, 2 * GW))
+    tracks, visible = latent_frame_tracks(*_grid_tracks(), ratio=4)
+    visible = visible.clone()
+    visible[2, 5] = False  # cell 5 is invalid in latent frame 2
+    index = build_trajectory_index(tracks, visible, (PIX, PIX), (GH, GW))
+    hidden = torch.randn(1, T * GH * GW, 16, generator=torch.Generator().manual_seed(6))
+    ours, covered = trajectory_attention(
+        attn, hidden, rotary, index, (T, GH, GW), mask_invalid_keys=True
+    )
+    invalid_token = 2 * GH * GW + 5
+    assert covered.sum() == T * GH * GW - 1 and not covered[invalid_token]
+    assert not ours[0, invalid_token].any()
+    position = torch.arange(T * GH * GW) % (GH * GW)
+    key_valid = torch.ones(T * GH * GW, dtype=torch.bool)
+    key_valid[invalid_token] = False
+    mask = (position[:, None] == position[None, :]) & key_valid[None, :]
+    with torch.no_grad():
+        reference = WanAttnProcessor()(attn, hidden, None, mask[None, None], rotary)
+    torch.testing.assert_close(ours[0, covered], reference[0, covered], atol=1e-5, rtol=1e-5)
+    unmasked, _ = trajectory_attention(attn, hidden, rotary, index, (T, GH, GW))
+    assert (unmasked[0, 5] - ours[0, 5]).abs().max() > 1e-4  # frame 0 of cell 5

@@ -165,7 +165,17 @@ def test_check_method_passes_for_the_tiny_preset():
     assert len(checks) > 1  # it ran, it was not refused
 
 
-def test_real_preset_without_weights_is_a_recorded_failure_naming_the_download(tmp_path):
+def test_real_preset_without_weights_is_a_recorded_failure_naming_the_download(
+    tmp_path, monkeypatch
+):
+    from benchmark.generate import load_preset
+    from methods import create_method
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the preset's local_files_only: null
+    preset = load_preset("trajattn_wan")
+    method = create_method(preset["adapter"], preset["args"])  # Wan not in the cache here
+    with pytest.raises(MethodUnavailable, match="huggingface-cli download Wan-AI/Wan2.1-I2V"):
+        method.pipeline()
     method = WanTrajectoryAttentionMethod(
         {"base_model": str(tmp_path / "no-wan-here"), "local_files_only": True}
     )
