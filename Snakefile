@@ -7,7 +7,7 @@ import sys
 
 from benchmark.generate import check_method_names
 from benchmark.paper_tables import tables_for_suite
-from benchmark.suites import load_suite, validate
+from benchmark.suites import check_results_folder, load_suite, validate
 
 
 configfile: "configs/config.yaml"
@@ -21,7 +21,8 @@ report: "report/workflow.rst"
 shell.prefix("export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1; ")
 
 
-config = validate("config", config, "workflow config")
+# --config values nested in lists and mappings arrive as strings: coerced by the schema's types
+config = validate("config", config, "workflow config", coerce=True)
 SUITE = load_suite(config["suite"])
 # Method -> frame counts it runs at (config.yaml's list runs each at all the suite's counts).
 METHOD_FRAMES = (
@@ -33,7 +34,9 @@ METHODS = list(METHOD_FRAMES)
 check_method_names(METHODS)  # a typo stops here, with the closest names
 SEEDS = config["seeds"] or SUITE.seeds
 POSES = {"matcher": "exhaustive", "mapper": "incremental", "threads": 1, **config["poses"]}
-R = f"{config['results']}/{SUITE.name}"
+# Every path in a shell command below is quoted ({R:q}, {output:q}, shlex.quote in params), so
+# a results folder may hold spaces or quotes; braces and line breaks are refused here.
+R = f"{check_results_folder(config['results'])}/{SUITE.name}"
 # The `trajbench` CLI of the interpreter running Snakemake (works without an activated venv).
 PYTHON = shlex.quote(sys.executable)
 TRAJBENCH = f"{PYTHON} -m benchmark.cli"
@@ -107,8 +110,8 @@ rule fetch_image:
         url=lambda wc: SUITE.scene(wc.scene)["url"],
         sha256=lambda wc: SUITE.scene(wc.scene)["sha256"],
     shell:
-        "{TRAJBENCH} fetch-image --url '{params.url}' --sha256 {params.sha256} --out '{output}' "
-        "> '{log}' 2>&1"
+        "{TRAJBENCH} fetch-image --url {params.url:q} --sha256 {params.sha256:q} --out {output:q} "
+        "> {log:q} 2>&1"
 
 
 rule scene:
@@ -124,8 +127,8 @@ rule scene:
     resources:
         gpu=0 if SUITE.is_synthetic else 1,  # depth model for real images
     shell:
-        "{TRAJBENCH} prepare-scene --suite {SUITE.path} --scene {wildcards.scene} "
-        "--out {R}/scenes/{wildcards.scene} > {log} 2>&1"
+        "{TRAJBENCH} prepare-scene --suite {SUITE.path:q} --scene {wildcards.scene} "
+        "--out {R:q}/scenes/{wildcards.scene} > {log:q} 2>&1"
 
 
 rule video:
@@ -139,9 +142,9 @@ rule video:
     resources:
         gpu=0 if SUITE.is_synthetic else 1,  # depth model for real clips
     shell:
-        "{TRAJBENCH} prepare-video --suite {SUITE.path} --scene {wildcards.scene} "
-        "--scene-dir {R}/scenes/{wildcards.scene} --frames {wildcards.frames} "
-        "--out \"$(dirname '{output.camera}')\" > '{log}' 2>&1"
+        "{TRAJBENCH} prepare-video --suite {SUITE.path:q} --scene {wildcards.scene} "
+        "--scene-dir {R:q}/scenes/{wildcards.scene} --frames {wildcards.frames} "
+        "--out \"$(dirname {output.camera:q})\" > {log:q} 2>&1"
 
 
 def video_input(wc):
@@ -149,7 +152,9 @@ def video_input(wc):
 
 
 def video_arg(wc):
-    return f"--video-dir '{R}/videos/f{wc.frames}/{wc.scene}'" if SUITE.is_video else ""
+    if not SUITE.is_video:
+        return ""
+    return "--video-dir " + shlex.quote(f"{R}/videos/f{wc.frames}/{wc.scene}")
 
 
 rule fetch_edited_image:
@@ -162,8 +167,8 @@ rule fetch_edited_image:
         url=lambda wc: SUITE.scene(wc.scene)["edited_image"]["url"],
         sha256=lambda wc: SUITE.scene(wc.scene)["edited_image"]["sha256"],
     shell:
-        "{TRAJBENCH} fetch-image --url '{params.url}' --sha256 {params.sha256} --out '{output}' "
-        "> '{log}' 2>&1"
+        "{TRAJBENCH} fetch-image --url {params.url:q} --sha256 {params.sha256:q} --out {output:q} "
+        "> {log:q} 2>&1"
 
 
 rule edit:
@@ -178,9 +183,9 @@ rule edit:
     log:
         R + "/logs/edit/{scene}.log",
     shell:
-        "{TRAJBENCH} prepare-edit --suite {SUITE.path} --scene {wildcards.scene} "
-        "--scene-dir {R}/scenes/{wildcards.scene} --out \"$(dirname '{output.recipe}')\" "
-        "> '{log}' 2>&1"
+        "{TRAJBENCH} prepare-edit --suite {SUITE.path:q} --scene {wildcards.scene} "
+        "--scene-dir {R:q}/scenes/{wildcards.scene} --out \"$(dirname {output.recipe:q})\" "
+        "> {log:q} 2>&1"
 
 
 def edit_input(wc):
@@ -188,7 +193,9 @@ def edit_input(wc):
 
 
 def edit_arg(wc):
-    return f"--edit-dir '{R}/edits/{wc.scene}'" if SUITE.is_editing else ""
+    if not SUITE.is_editing:
+        return ""
+    return "--edit-dir " + shlex.quote(f"{R}/edits/{wc.scene}")
 
 
 rule camera:
@@ -204,9 +211,9 @@ rule camera:
     params:
         video=video_arg,
     shell:
-        "{TRAJBENCH} make-camera --scene-dir {R}/scenes/{wildcards.scene} "
-        "--camera '{wildcards.camera}' --frames {wildcards.frames} {params.video} "
-        "--out '{output}' > '{log}' 2>&1"
+        "{TRAJBENCH} make-camera --scene-dir {R:q}/scenes/{wildcards.scene} "
+        "--camera {wildcards.camera:q} --frames {wildcards.frames} {params.video} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule generate:
@@ -226,9 +233,9 @@ rule generate:
     resources:
         gpu=lambda wc: 0 if wc.method in ("gt_render", "depth_warp", "static") else 1,
     shell:
-        "{TRAJBENCH} generate --method {wildcards.method} --scene-dir {R}/scenes/{wildcards.scene} "
-        "--camera-file '{input.camera}' --seed {wildcards.seed} {params.video} {params.edit} "
-        "--out \"$(dirname '{output}')\" > '{log}' 2>&1"
+        "{TRAJBENCH} generate --method {wildcards.method:q} --scene-dir {R:q}/scenes/{wildcards.scene} "
+        "--camera-file {input.camera:q} --seed {wildcards.seed} {params.video} {params.edit} "
+        "--out \"$(dirname {output:q})\" > {log:q} 2>&1"
 
 
 rule poses:
@@ -241,8 +248,8 @@ rule poses:
         RUN + "/poses.log",
     threads: POSES["threads"]
     shell:
-        "{TRAJBENCH} poses --run-dir \"$(dirname '{input}')\" --matcher {POSES[matcher]} "
-        "--mapper {POSES[mapper]} --threads {threads} > '{log}' 2>&1"
+        "{TRAJBENCH} poses --run-dir \"$(dirname {input:q})\" --matcher {POSES[matcher]} "
+        "--mapper {POSES[mapper]} --threads {threads} > {log:q} 2>&1"
 
 
 rule reference:
@@ -259,9 +266,9 @@ rule reference:
     params:
         edit=edit_arg,
     shell:
-        "{TRAJBENCH} render-reference --scene-dir {R}/scenes/{wildcards.scene} "
-        "--camera-file '{input.camera}' {params.edit} --out \"$(dirname '{output.done}')\" "
-        "> '{log}' 2>&1 && touch '{output.done}'"
+        "{TRAJBENCH} render-reference --scene-dir {R:q}/scenes/{wildcards.scene} "
+        "--camera-file {input.camera:q} {params.edit} --out \"$(dirname {output.done:q})\" "
+        "> {log:q} 2>&1 && touch {output.done:q}"
 
 
 def reference_input(wc):
@@ -286,14 +293,15 @@ rule score:
         RUN + "/score.log",
     params:
         ref_arg=lambda wc, input: (
-            f"--reference-dir {R}/reference/f{wc.frames}/{wc.scene}__{wc.camera}"
+            "--reference-dir "
+            + shlex.quote(f"{R}/reference/f{wc.frames}/{wc.scene}__{wc.camera}")
             if input.reference
             else ""
         ),
         edit=lambda wc: f"{video_arg(wc)} {edit_arg(wc)}" if SUITE.is_editing else "",
     shell:
-        "{TRAJBENCH} score --run-dir \"$(dirname '{input.poses}')\" --camera-file '{input.camera}' "
-        "{params.ref_arg} {params.edit} > '{log}' 2>&1"
+        "{TRAJBENCH} score --run-dir \"$(dirname {input.poses:q})\" --camera-file {input.camera:q} "
+        "{params.ref_arg} {params.edit} > {log:q} 2>&1"
 
 
 def all_generated():
@@ -324,7 +332,7 @@ rule fid:
     resources:
         gpu=0,
     shell:
-        "{TRAJBENCH} fid --results {R} --out '{output}' {METHODS_ARG} > '{log}' 2>&1"
+        "{TRAJBENCH} fid --results {R:q} --out {output:q} {METHODS_ARG} > {log:q} 2>&1"
 
 
 rule aggregate:
@@ -346,9 +354,9 @@ rule aggregate:
     log:
         R + "/logs/aggregate.log",
     shell:
-        "{TRAJBENCH} aggregate --results {R} --out {R} --title 'trajbench: {SUITE.name}' "
+        "{TRAJBENCH} aggregate --results {R:q} --out {R:q} --title 'trajbench: {SUITE.name}' "
         "--table {TABLE} "
-        "> {log} 2>&1"
+        "> {log:q} 2>&1"
 
 
 rule paper_table:
@@ -362,8 +370,8 @@ rule paper_table:
     log:
         R + "/logs/paper_{name}.log",
     shell:
-        "{PYTHON} -m benchmark.paper_tables --summary '{input}' --table {wildcards.name} "
-        "--out {R}/tables --suite {SUITE.name} > '{log}' 2>&1"
+        "{PYTHON} -m benchmark.paper_tables --summary {input:q} --table {wildcards.name} "
+        "--out {R:q}/tables --suite {SUITE.name} > {log:q} 2>&1"
 
 
 rule preview:
@@ -378,16 +386,17 @@ rule preview:
         R + "/logs/preview/{method}/f{frames}/{scene}__{camera}.log",
     params:
         ref_arg=lambda wc, input: (
-            f"--reference-dir {R}/reference/f{wc.frames}/{wc.scene}__{wc.camera}"
+            "--reference-dir "
+            + shlex.quote(f"{R}/reference/f{wc.frames}/{wc.scene}__{wc.camera}")
             if input.reference
             else ""
         ),
         # editing: show the edited first frame, the one the methods were given
         image_dir="edits" if SUITE.is_editing else "scenes",
     shell:
-        "{TRAJBENCH} preview --run-dir \"$(dirname '{input.meta}')\" "
-        "--scene-dir {R}/{params.image_dir}/{wildcards.scene} {params.ref_arg} --out '{output}' "
-        "> '{log}' 2>&1"
+        "{TRAJBENCH} preview --run-dir \"$(dirname {input.meta:q})\" "
+        "--scene-dir {R:q}/{params.image_dir}/{wildcards.scene} {params.ref_arg} --out {output:q} "
+        "> {log:q} 2>&1"
 
 
 def attention_clip():
@@ -415,7 +424,7 @@ rule attention:
     params:
         scene=lambda wc: attention_clip().scene,
     shell:
-        "{PYTHON} -m benchmark.attention_maps --preset {wildcards.method} --suite {SUITE.path} "
-        "--scene {params.scene} --scene-dir {R}/scenes/{params.scene} "
-        "--camera '{input.camera}' --out \"$(dirname '{output.png}')\" --card-if-unavailable "
-        "> '{log}' 2>&1"
+        "{PYTHON} -m benchmark.attention_maps --preset {wildcards.method:q} --suite {SUITE.path:q} "
+        "--scene {params.scene} --scene-dir {R:q}/scenes/{params.scene} "
+        "--camera {input.camera:q} --out \"$(dirname {output.png:q})\" --card-if-unavailable "
+        "> {log:q} 2>&1"

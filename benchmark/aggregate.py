@@ -42,28 +42,52 @@ FRAME_METRICS = frozenset(
 )
 
 
+#: Columns that say which run a row is; read from the run's own metadata, never from its
+#: folder names (a scene name may contain the '__' that joins scene and camera there).
+IDENTITY = ("method", "num_frames", "scene", "camera", "seed")
+
+
+def _read_json(file: Path) -> dict:
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read {file}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{file}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def run_identity(metrics_file: str | Path) -> dict:
+    """(method, num_frames, scene, camera, seed) of the run whose ``metrics.json`` this is:
+    ``run`` of the ``meta.json`` beside it (written by generation), else the metrics' own keys.
+    A ValueError names the file when a field is recorded nowhere."""
+    file = Path(metrics_file)
+    data = _read_json(file)
+    meta_file = file.parent / "meta.json"
+    recorded = (_read_json(meta_file).get("run") or {}) if meta_file.is_file() else {}
+    identity = {key: recorded.get(key, data.get(key)) for key in IDENTITY}
+    missing = [key for key, value in identity.items() if value is None]
+    if missing:
+        raise ValueError(
+            f"{file}: the run's {', '.join(missing)} is recorded neither in it nor in "
+            f"{meta_file} ('run'); generate the run again to record it"
+        )
+    return identity
+
+
 def collect(results_dir: str | Path, metric_files: list[str | Path] | None = None) -> pd.DataFrame:
-    """One row per run from ``{method}/f{F}/{scene}__{camera}/seed{k}/metrics.json``."""
+    """One row per run's ``metrics.json`` (by default every one under ``results_dir``, laid
+    out as ``{method}/f{F}/{scene}__{camera}/seed{k}/``); the run's identity comes from its
+    metadata (:func:`run_identity`), not from those folder names."""
     root = Path(results_dir)
     files = [Path(f) for f in metric_files] if metric_files else sorted(
         root.glob("*/f*/*__*/seed*/metrics.json")
     )
     rows = []
     for file in files:
-        seed_dir = file.parent
-        combo_dir = seed_dir.parent
-        scene, camera = combo_dir.name.split("__", 1)
-        data = json.loads(file.read_text())
-        rows.append(
-            {
-                "method": combo_dir.parent.parent.name,
-                "num_frames": int(combo_dir.parent.name[1:]),
-                "scene": scene,
-                "camera": camera,
-                "seed": int(seed_dir.name.removeprefix("seed")),
-                **{k: v for k, v in data.items() if k not in ("method", "seed", "num_frames")},
-            }
-        )
+        identity = run_identity(file)
+        data = _read_json(file)
+        rows.append({**identity, **{k: v for k, v in data.items() if k not in IDENTITY}})
     frame = pd.DataFrame(rows)
     for column in METRICS:
         if column not in frame:

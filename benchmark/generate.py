@@ -1,6 +1,7 @@
 """Generation stage: run one method preset on one (scene, camera path, seed).
 
-Writes ``frames/*.png``, ``K.json`` (intrinsics of the frames) and ``meta.json`` last. A
+Writes ``frames/*.png``, ``K.json`` (intrinsics of the frames) and ``meta.json`` last (with
+the run's identity under ``run``: method, num_frames, scene, camera, seed). A
 method that cannot run or fails is recorded in meta.json (``status: failed`` and the reason)
 and the stage still succeeds, so one broken method never stops the others' results.
 """
@@ -111,6 +112,36 @@ def _check_result(frames: np.ndarray, K: np.ndarray, camera: CameraPath) -> str 
     return None
 
 
+def run_identity(
+    preset_name: str, scene_dir: str | Path, camera_file: str | Path, seed: int
+) -> dict[str, Any]:
+    """What a run is (method, num_frames, scene, camera, seed), recorded in its meta.json so
+    that nothing downstream parses it back out of folder names (a scene may contain '__').
+
+    The scene is the name of its folder (``scenes/{scene}``), the camera path the stem of its
+    file (``cameras/f{F}/{scene}/{camera}.json``) and the frame count that file's; a camera
+    file that records why there is no path (see :data:`benchmark.cameras.UNAVAILABLE`) has no
+    frames, so its folder ``f{F}`` gives the count (None outside the workflow's layout).
+    """
+    import re
+
+    from benchmark.cameras import CameraFileError
+
+    camera_file = Path(camera_file)
+    try:
+        num_frames: int | None = load_camera_path(camera_file).num_frames
+    except (CameraFileError, OSError):
+        match = re.fullmatch(r"f([0-9]+)", camera_file.parent.parent.name)
+        num_frames = int(match.group(1)) if match else None
+    return {
+        "method": preset_name,
+        "num_frames": num_frames,
+        "scene": Path(scene_dir).name,
+        "camera": camera_file.stem,
+        "seed": seed,
+    }
+
+
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with open(path, "wb") as handle:  # a file object: np.savez would append ".npz" to a path
         np.savez_compressed(handle, **{k: np.asarray(v) for k, v in arrays.items()})
@@ -146,6 +177,7 @@ def run_generation(
         "camera_file": str(camera_file),
         "video_dir": None if video_dir is None else str(video_dir),
         "edit_dir": None if edit_dir is None else str(edit_dir),
+        "run": run_identity(preset_name, scene_dir, camera_file, seed),
         "environment": environment_info(),
     }
     start = time.perf_counter()

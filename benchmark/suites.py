@@ -9,6 +9,7 @@ sha256 (real images and clips; editing clips also name their edited first frame)
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,16 +42,96 @@ def apply_defaults(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, An
     return out
 
 
-def validate(schema_name: str, data: Any, source: str) -> dict[str, Any]:
-    """Validate ``data`` against a schema and fill defaults; errors name file and field."""
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+_BOOLEANS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def coerce_to_schema(schema: dict[str, Any], value: Any) -> Any:
+    """Copy of ``value`` with strings converted to the types ``schema`` declares.
+
+    ``snakemake --config`` parses a value with YAML's base loader, so everything nested in a
+    list or mapping arrives as a string (``seeds=[0,1]`` gives ``["0", "1"]``, ``poses={threads:
+    2}`` gives ``{"threads": "2"}``), and a top-level number meant as a string arrives as an
+    int (``results=2024``). Following the schema's ``type`` (and ``items``, ``properties``):
+    integer and number strings become numbers, ``true/false/yes/no/on/off`` booleans, numbers
+    strings, and a lone value where an array is expected a one-item list (``seeds=3``).
+    Anything that does not convert is left as it is for validation to report.
+    """
+    types = schema.get("type")
+    types = [types] if isinstance(types, str) else list(types or [])
+    if "array" in types and value is not None and not isinstance(value, list):
+        if not isinstance(value, dict):
+            value = [value]
+    if isinstance(value, list):
+        items = schema.get("items", {})
+        return [coerce_to_schema(items, v) for v in value] if isinstance(items, dict) else value
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        return {k: coerce_to_schema(props.get(k, {}), v) for k, v in value.items()}
+    if isinstance(value, str):
+        text = value.strip()
+        if "integer" in types and _INTEGER.match(text):
+            return int(text)
+        if "number" in types:
+            try:
+                return int(text) if _INTEGER.match(text) else float(text)
+            except ValueError:
+                return value
+        if "boolean" in types and text.lower() in _BOOLEANS:
+            return _BOOLEANS[text.lower()]
+        return value
+    if "string" in types and "integer" not in types and "number" not in types:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float):
+            return str(value)
+    return value
+
+
+def _explain(error: jsonschema.ValidationError) -> str:
+    """A schema error's message; a pattern mismatch also says what the pattern means."""
+    description = error.schema.get("description") if isinstance(error.schema, dict) else None
+    if error.validator == "pattern" and description:
+        return f"{error.message}: {' '.join(description.split())}"
+    return error.message
+
+
+def validate(
+    schema_name: str, data: Any, source: str, coerce: bool = False
+) -> dict[str, Any]:
+    """Validate ``data`` against a schema and fill defaults; errors name file and field.
+
+    ``coerce``: first convert strings to the schema's types (:func:`coerce_to_schema`), for
+    values from the command line (the workflow config); files are validated as written.
+    """
     schema = load_schema(schema_name)
+    if coerce:
+        data = coerce_to_schema(schema, data)
     errors = sorted(
         jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path)
     )
     if errors:
-        lines = [f"{'/'.join(map(str, e.path)) or '(top)'}: {e.message}" for e in errors[:5]]
+        lines = [f"{'/'.join(map(str, e.path)) or '(top)'}: {_explain(e)}" for e in errors[:5]]
         raise SuiteError(f"{source}: invalid {schema_name}:\n  " + "\n  ".join(lines))
     return apply_defaults(schema, data)
+
+
+def check_results_folder(results: str) -> str:
+    """``results`` if the workflow can use it as its results folder, else a SuiteError.
+
+    Spaces, quotes and other shell characters are fine (every path in the workflow's shell
+    commands is quoted); braces are not (Snakemake reads them as wildcards in file patterns),
+    nor are line breaks or an empty name.
+    """
+    bad = sorted({c for c in results if c in "{}\n\r\0"})
+    if not results.strip() or bad:
+        what = "is empty" if not results.strip() else f"contains {bad}"
+        raise SuiteError(
+            f"workflow config: results: the results folder {results!r} {what}; braces are "
+            "read as wildcards by Snakemake and line breaks cannot be passed to a job, so "
+            "choose a folder name without them (spaces are fine)"
+        )
+    return results
 
 
 @dataclass(frozen=True)

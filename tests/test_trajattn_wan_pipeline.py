@@ -13,6 +13,7 @@ from benchmark.synthetic import canonical_K, make_scene, render_frames
 from methods.base import MethodUnavailable
 from methods.trajattn_wan import WanTrajectoryAttentionMethod, hold_last_pose, wan_frame_count
 from trajattn.attention import TrajectoryAttentionConfig
+from trajattn.pipeline import MissingModelError
 from trajattn.train import latest_checkpoint
 from trajattn.wan import attention as wan_attention
 from trajattn.wan import tiny
@@ -184,3 +185,34 @@ def test_real_preset_without_weights_is_a_recorded_failure_naming_the_download(
     method = WanTrajectoryAttentionMethod({"weights": None, "local_files_only": True})
     with pytest.raises(MethodUnavailable, match="python -m trajattn.wan.train"):
         method.pipeline()
+
+
+def test_from_pretrained_loads_a_saved_wan_folder_and_the_branch_weights(tmp_path):
+    """The real-model path on a tiny saved pipeline: Wan's dtypes (bfloat16 transformer,
+    float32 VAE and image encoder), trained branch weights loaded, frames generated."""
+    from diffusers import WanImageToVideoPipeline
+
+    from trajattn.wan.pipeline import WanTrajectoryPipeline
+    from trajattn.wan.weights import save_weights
+
+    WanImageToVideoPipeline(**tiny.tiny_components()).save_pretrained(tmp_path / "wan")
+    trained = tiny.tiny_transformer()
+    wan_attention.apply_trajectory_attention(trained, TrajectoryAttentionConfig(variant="addon"))
+    weights = save_weights(trained, tmp_path / "branch.safetensors")
+    pipe = WanTrajectoryPipeline.from_pretrained(
+        tmp_path / "wan", trajattn_weights=weights, variant="inherit", local_files_only=True,
+        tokenizer=None, text_encoder=None,
+        dtype={"default": torch.bfloat16, "vae": torch.float32, "image_encoder": torch.float32},
+    )
+    assert pipe.transformer.dtype == torch.bfloat16 and pipe.vae.dtype == torch.float32
+    for name, param in wan_attention.named_trainable_parameters(pipe.transformer).items():
+        assert param.dtype == torch.bfloat16
+        assert torch.equal(param, trained.get_parameter(name).detach().to(torch.bfloat16))
+    pipe.set_progress_bar_config(disable=True)
+    frames = _generate(pipe, 0.3)
+    assert frames.shape == (F, S, S, 3) and frames.std() > 0
+    with pytest.raises(MissingModelError, match="python -m trajattn.wan.train"):
+        WanTrajectoryPipeline.from_pretrained(
+            tmp_path / "wan", trajattn_weights=tmp_path / "missing.safetensors",
+            local_files_only=True, tokenizer=None, text_encoder=None,
+        )
