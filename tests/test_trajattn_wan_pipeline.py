@@ -99,6 +99,12 @@ def _config(data, out, **overrides) -> WanTrainConfig:
     return WanTrainConfig(**{**base, **overrides})
 
 
+def _saved(out) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(latest_checkpoint(out / "checkpoints") / "trainable.safetensors"))
+
+
 def _all_parameters(config: WanTrainConfig, checkpoint=None) -> dict[str, torch.Tensor]:
     """Every transformer parameter after loading ``checkpoint`` into a fresh model."""
     model = tiny.tiny_transformer(config.seed)
@@ -111,14 +117,21 @@ def _all_parameters(config: WanTrainConfig, checkpoint=None) -> dict[str, torch.
     return {n: p.detach().clone() for n, p in model.named_parameters()}
 
 
-@pytest.mark.parametrize("variant", ["inherit", "tuning"])
-def test_one_training_step_changes_exactly_the_variants_parameters(clips, tmp_path, variant):
-    config = _config(clips, tmp_path, variant=variant, steps=1)
+@pytest.mark.parametrize(
+    "variant,dtype", [("inherit", "float32"), ("tuning", "float32"), ("inherit", "bfloat16")]
+)
+def test_one_training_step_changes_exactly_the_variants_parameters(
+    clips, tmp_path, variant, dtype
+):
+    """bfloat16: frozen weights in bfloat16, the branch trained (and saved) in float32."""
+    config = _config(clips, tmp_path, variant=variant, steps=1, dtype=dtype)
     result = train(config)
     assert result["step"] == 1 and np.isfinite(result["losses"]).all()
     before = _all_parameters(config)
     after = _all_parameters(config, latest_checkpoint(tmp_path / "checkpoints"))
     changed = {n for n in before if not torch.equal(before[n], after[n])}
+    saved = _saved(tmp_path)
+    assert all(t.dtype == torch.float32 for t in saved.values())
     marker = ".traj_attn." if variant == "inherit" else ".attn1."
     expected = {n for n in before if marker in n}
     if variant == "inherit":  # the zero output projection gets a gradient first
@@ -135,16 +148,15 @@ def test_resume_is_bit_exact(clips, tmp_path):
     train(_config(clips, tmp_path / "b", steps=1))
     resumed = train(_config(clips, tmp_path / "b", steps=2))
     assert resumed["losses"] == straight["losses"][1:]
-    from safetensors.torch import load_file
-
-    a = load_file(str(latest_checkpoint(tmp_path / "a" / "checkpoints") / "trainable.safetensors"))
-    b = load_file(str(latest_checkpoint(tmp_path / "b" / "checkpoints") / "trainable.safetensors"))
+    a, b = _saved(tmp_path / "a"), _saved(tmp_path / "b")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_vanilla_trains_nothing(clips, tmp_path):
+def test_vanilla_trains_nothing_and_tuning_needs_float32(clips, tmp_path):
     with pytest.raises(ValueError, match="no trainable parameters"):
         train(_config(clips, tmp_path, variant="vanilla"))
+    with pytest.raises(ValueError, match="use dtype float32"):
+        train(_config(clips, tmp_path, variant="tuning", dtype="bfloat16"))
 
 
 # ------------------------------------------------------------------------------ adapter

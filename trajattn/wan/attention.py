@@ -162,8 +162,11 @@ def attend_along_trajectories(
 
     q/k/v projections, RMSNorm on q and k, ``rope`` (``(1, T, 1, D)`` each, or None), scaled
     dot-product attention (``key_mask (S, T)``: False keys are masked; a row with no valid key
-    attends to all), output projection. Returns ``(S, T, C)``.
+    attends to all), output projection. Returns ``(S, T, C)`` in the dtype of ``tokens``; the
+    maths runs in the module's dtype (a float32 branch may train inside a bfloat16 model).
     """
+    in_dtype = tokens.dtype
+    tokens = tokens.to(module.to_q.weight.dtype)
     q = module.norm_q(module.to_q(tokens)).unflatten(2, (module.heads, -1))
     k = module.norm_k(module.to_k(tokens)).unflatten(2, (module.heads, -1))
     v = module.to_v(tokens).unflatten(2, (module.heads, -1))
@@ -177,7 +180,7 @@ def attend_along_trajectories(
         q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask
     )
     out = out.transpose(1, 2).flatten(2, 3).type_as(q)
-    return module.to_out[1](module.to_out[0](out))
+    return module.to_out[1](module.to_out[0](out)).to(in_dtype)
 
 
 def trajectory_attention(

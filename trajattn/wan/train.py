@@ -66,6 +66,9 @@ class WanTrainConfig:
     grad_accum: int = 1
     checkpoint_every: int = 500
     seed: int = 0
+    # frozen weights: float32, or bfloat16 (VAE and image encoder stay float32; the trained
+    # branch is kept in float32): 14B Wan in float32 alone is 56 GB
+    dtype: str = "float32"
     mixed_precision: str = "auto"  # auto | no | bf16 | fp16 (autocast on CUDA only)
     gradient_checkpointing: bool = False
     device: str = "auto"
@@ -75,12 +78,22 @@ def load_pipeline(config: WanTrainConfig) -> Any:
     """The Wan I2V pipeline whose transformer is trained (tiny random one with ``tiny``)."""
     from diffusers import WanImageToVideoPipeline
 
+    if config.dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"dtype must be float32 or bfloat16, got {config.dtype!r}")
+    if config.dtype == "bfloat16" and config.variant == "tuning":
+        raise ValueError("variant 'tuning' trains attn1 inside the model: use dtype float32")
+    base = getattr(torch, config.dtype)
     if config.tiny:
         from trajattn.wan import tiny
 
-        return WanImageToVideoPipeline(**tiny.tiny_components(config.seed))
+        pipe = WanImageToVideoPipeline(**tiny.tiny_components(config.seed))
+        pipe.transformer.to(base)
+        return pipe
     try:
-        return WanImageToVideoPipeline.from_pretrained(config.base_model)
+        return WanImageToVideoPipeline.from_pretrained(
+            config.base_model,
+            dtype={"default": base, "vae": torch.float32, "image_encoder": torch.float32},
+        )
     except OSError as exc:
         raise OSError(
             f"cannot load {config.base_model!r}: download it on a networked machine "
@@ -209,6 +222,8 @@ def train(config: WanTrainConfig, resume: bool = True) -> dict[str, Any]:
     )
     apply_trajectory_attention(model, attention)
     params = freeze_except_trainable(model, config.variant)
+    for param in params:  # a bfloat16 model trains a float32 branch
+        param.data = param.data.float()
     for module in (pipe.vae, pipe.image_encoder, pipe.text_encoder):
         if module is not None:
             module.requires_grad_(False)
