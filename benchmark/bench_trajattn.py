@@ -1,150 +1,316 @@
-"""Time trajectory attention on one temporal block's input (prints a report).
+"""Trajectory attention's hot path against an official-style loop (prints one report).
 
-Run ``python -m benchmark.bench_trajattn`` (``--device cuda`` on a GPU machine). Two parts:
+Run ``python -m benchmark.bench_trajattn`` (``--device cuda`` on a GPU machine). At an SVD-XT
+layer by default (CFG batch 2, F = 25, latent 36x64, C = 640 = 10 heads of 64, N = 2hw
+trajectories, ~80% of points valid, nearest mode, float32, 1 CPU thread) it times, best of
+``--repeats`` after ``--warmup`` untimed calls (1):
 
-1. forward+backward seconds of ``attn1`` alone vs ``attn1`` + trajectory branch (Alg. 1,
-   attention over F, Alg. 2) at SVD's first level after one downsample: latent 36x64,
-   F = 25, C = 640 (10 heads), CFG batch 2, ``2 * h * w`` random trajectories per call;
-2. the vectorised Alg. 1 + 2 against a literal Python loop of the paper's pseudo-code, at a
-   small shape (and at the full shape with ``--literal-full``, which takes minutes on CPU).
+- Alg. 2 (back projection): :func:`trajattn.sampling.scatter_back` against the official
+  code's style, a Python loop over frames and batch items with ``index_put_(accumulate=True)``
+  into ``(B, F, h*w, C)``, division by the counts and the rearrangement to the block's
+  ``(B*h*w, F, C)`` layout (which the official processor also has to return);
+- Alg. 1 (sampling): :func:`trajattn.sampling.gather_tokens` against a per-frame, per-item
+  indexing loop;
+- one temporal block, forward + backward: ``attn1`` alone; ``attn1`` + branch the official
+  way (loop gather, projections on the gathered tokens, loop scatter); ``attn1`` + branch as
+  the project's processor ran before the projections moved (``gather_tokens`` ->
+  ``_attend`` -> ``scatter_back``); ``attn1`` + branch as it runs now
+  (:func:`trajattn.attention._attend_along_trajectories`).
 
-Peak memory is CUDA's allocator peak on a GPU; on CPU it is the process's peak RSS so far
-(monotone, so only growth between lines is informative). Timings depend on what else runs on
-the machine.
+Every variant runs in its own child process so that its peak memory is its own: on CPU the
+child's peak RSS (``getrusage``), on CUDA ``torch.cuda.max_memory_allocated``. A child that
+only builds the inputs gives the baseline each peak includes. Before timing, the parent checks
+on a small case that the official-style loops and the project's functions agree. Timings
+depend on what else runs on the machine; the ratios come from one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import resource
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 
 import torch
 from diffusers.models.attention_processor import Attention
 
-from trajattn.attention import _attend
-from trajattn.sampling import build_trajectory_index, gather_tokens, scatter_back
+from trajattn.attention import _attend, _attend_along_trajectories
+from trajattn.sampling import TrajectoryIndex, build_trajectory_index, gather_tokens, scatter_back
+
+ALG2 = ("alg2-inputs", "alg2-official", "alg2-ours")
+ALG1 = ("alg1-inputs", "alg1-official", "alg1-ours")
+BLOCK = ("block-inputs", "block-attn1", "block-official", "block-before", "block-ours")
+VARIANTS = ALG2 + ALG1 + BLOCK
 
 
-def peak_memory(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB (cuda peak)"
-    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB (peak RSS)"
+def official_gather(hidden: torch.Tensor, index: TrajectoryIndex) -> torch.Tensor:
+    """Alg. 1 the official way: per frame and batch item, index the grid, zero invalid points."""
+    h, w = index.latent_size
+    cells, valid = index.index[0], index.valid  # (N, F)
+    num, frames = valid.shape
+    batch = hidden.shape[0] // (h * w)
+    grid = hidden.reshape(batch, h * w, frames, -1)
+    out = hidden.new_empty(batch, num, frames, hidden.shape[-1])
+    mask = valid.to(hidden.dtype)[..., None]
+    for f in range(frames):
+        for b in range(batch):
+            out[b, :, f] = grid[b, cells[:, f], f] * mask[:, f]
+    return out.reshape(batch * num, frames, -1)
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def official_scatter(tokens: torch.Tensor, index: TrajectoryIndex) -> torch.Tensor:
+    """Alg. 2 the official way: ``index_put_(accumulate=True)`` per frame and batch item."""
+    h, w = index.latent_size
+    cells, valid = index.index[0], index.valid  # (N, F)
+    num, frames = valid.shape
+    batch, channels = tokens.shape[0] // num, tokens.shape[-1]
+    src = tokens.reshape(batch, num, frames, channels)
+    out = tokens.new_zeros(batch, frames, h * w, channels)
+    count = tokens.new_zeros(frames, h * w)
+    mask = valid.to(tokens.dtype)
+    for f in range(frames):
+        count[f].index_put_((cells[:, f],), mask[:, f], accumulate=True)
+        for b in range(batch):
+            out[b, f].index_put_((cells[:, f],), src[b, :, f] * mask[:, f, None], accumulate=True)
+    out = out / count.clamp(min=1)[None, ..., None]  # uncovered cells: 0 / 1
+    return out.permute(0, 2, 1, 3).reshape(batch * h * w, frames, channels)
 
 
-def random_tracks(frames: int, num: int, image: tuple[int, int], seed: int = 0):
+def random_tracks(frames: int, num: int, image: tuple[int, int], valid: float, seed: int = 0):
+    """Straight random tracks; points leaving the image or dropped at random are invalid."""
     g = torch.Generator().manual_seed(seed)
     start = torch.rand(num, 2, generator=g) * torch.tensor([image[1], image[0]])
     step = torch.randn(num, 2, generator=g) * 2
     tracks = start[None] + torch.arange(frames, dtype=torch.float32)[:, None, None] * step
     inside = (tracks >= 0).all(-1) & (tracks[..., 0] < image[1]) & (tracks[..., 1] < image[0])
-    return tracks, inside
+    keep = torch.rand(frames, num, generator=g) < valid / inside.float().mean()
+    return tracks, inside & keep
 
 
-def time_call(fn, device: torch.device, repeats: int) -> float:
-    fn()  # warm up
-    sync(device)
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        best = min(best, time.perf_counter() - start)
-    return best
+class Meter:
+    """Synchronisation and peak memory of one device (CUDA allocator or process RSS)."""
 
-
-def bench_branch(args, device: torch.device) -> None:
-    h, w = args.latent
-    frames, channels, batch = args.frames, args.channels, 2
-    image = (h * 16, w * 16)  # latent 36x64 is 576x1024 pixels / 16
-    heads = channels // 64
-    attn1 = Attention(channels, heads=heads, dim_head=64).to(device)
-    branch = Attention(channels, heads=heads, dim_head=64).to(device)
-    tracks, visible = random_tracks(frames, h * w * 4, image)
-    tracks, visible = tracks.to(device), visible.to(device)
-    hidden = torch.randn(batch * h * w, frames, channels, device=device, requires_grad=True)
-    generator = torch.Generator().manual_seed(0)
-
-    def plain():
-        attn1(hidden).square().mean().backward()
-
-    def with_branch():
-        index = build_trajectory_index(
-            tracks, visible, image, (h, w), num_trajectories=2 * h * w, generator=generator
-        )
-        out, _ = _attend(branch, gather_tokens(hidden, index))
-        back, _ = scatter_back(out, index)
-        (attn1(hidden) + back).square().mean().backward()
-
-    print(f"block input ({batch}*{h}*{w}, {frames}, {channels}), {heads} heads, device {device}")
-    for name, fn in (("attn1 only", plain), ("attn1 + branch", with_branch)):
+    def __init__(self, device: torch.device):
+        self.device = device
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        seconds = time_call(fn, device, args.repeats)
-        print(f"  {name:16s} fwd+bwd {seconds:8.4f} s   {peak_memory(device)}")
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def peak_mib(self) -> float:
+        if self.device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self.device) / 2**20
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # KiB on Linux
 
 
-def literal(hidden, tracks, visible, image, latent):
-    """Paper Alg. 1, identity attention, Alg. 2 as Python loops (nearest)."""
-    h, w = latent
-    frames, num = visible.shape
-    batch = hidden.shape[0] // (h * w)
-    grid = hidden.reshape(batch, h, w, frames, -1)
-    out = torch.zeros_like(grid)
-    count = torch.zeros(h, w, frames)
-    for i in range(num):
-        for f in range(frames):
-            col = min(max(int(math.floor(float(tracks[f, i, 0]) * w / image[1])), 0), w - 1)
-            row = min(max(int(math.floor(float(tracks[f, i, 1]) * h / image[0])), 0), h - 1)
-            m = float(visible[f, i])
-            out[:, row, col, f] += grid[:, row, col, f] * m
-            count[row, col, f] += m
-    out = torch.where(count[None, ..., None] > 0, out / count.clamp(min=1)[None, ..., None], 0)
-    return out.reshape_as(hidden)
+def time_call(
+    fn: Callable[[], object], meter: Meter, repeats: int, warmup: int = 1
+) -> tuple[float, float]:
+    """Best wall and best CPU seconds (this process) of ``repeats`` calls after ``warmup``.
+
+    CPU time counts only this process's own work, so on a shared machine it varies less
+    than wall time; the two agree on a quiet one (1 thread).
+    """
+    for _ in range(warmup):
+        fn()
+    meter.sync()
+    wall = cpu = math.inf
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        meter.sync()
+        wall = min(wall, time.perf_counter() - start)
+        cpu = min(cpu, time.process_time() - start_cpu)
+    return wall, cpu
 
 
-def bench_loops(latent, frames, channels, repeats) -> None:
-    h, w = latent
-    image = (h * 8, w * 8)
-    tracks, visible = random_tracks(frames, 2 * h * w, image, seed=1)
-    hidden = torch.randn(2 * h * w, frames, channels)
+def shape_of(args) -> tuple[int, int, int, int, int, tuple[int, int]]:
+    h, w = args.latent
+    return 2, args.frames, h, w, args.channels, (h * 16, w * 16)
 
-    def vectorised():
-        index = build_trajectory_index(tracks, visible, image, (h, w))
-        return scatter_back(gather_tokens(hidden, index), index)[0]
 
-    torch.testing.assert_close(vectorised(), literal(hidden, tracks, visible, image, latent))
-    fast = time_call(vectorised, torch.device("cpu"), repeats)
-    start = time.perf_counter()
-    literal(hidden, tracks, visible, image, latent)
-    slow = time.perf_counter() - start
-    print(
-        f"  latent {h}x{w}, F={frames}, C={channels}: vectorised {fast:.4f} s, "
-        f"literal loop {slow:.2f} s, ratio {slow / fast:.0f}x   {peak_memory(torch.device('cpu'))}"
+def make_index(args, device: torch.device, generator: torch.Generator | None = None):
+    batch, frames, h, w, _, image = shape_of(args)
+    tracks, visible = random_tracks(frames, 4 * h * w, image, args.valid)
+    return build_trajectory_index(
+        tracks.to(device),
+        visible.to(device),
+        image,
+        (h, w),
+        num_trajectories=2 * h * w,
+        generator=generator or torch.Generator().manual_seed(0),
     )
+
+
+def variant_call(name: str, args, device: torch.device) -> Callable[[], object] | None:
+    """The call a variant times, its inputs already built (None: inputs only)."""
+    batch, frames, h, w, channels, image = shape_of(args)
+    g = torch.Generator(device).manual_seed(1)
+    if name.startswith("alg2"):
+        index = make_index(args, device)
+        tokens = torch.randn(
+            batch * index.num_trajectories, frames, channels, generator=g, device=device
+        )
+        calls = {
+            "alg2-official": lambda: official_scatter(tokens, index),
+            "alg2-ours": lambda: scatter_back(tokens, index),
+        }
+        return calls.get(name)
+    if name.startswith("alg1"):
+        index = make_index(args, device)
+        hidden = torch.randn(batch * h * w, frames, channels, generator=g, device=device)
+        calls = {
+            "alg1-official": lambda: official_gather(hidden, index),
+            "alg1-ours": lambda: gather_tokens(hidden, index),
+        }
+        return calls.get(name)
+    heads = channels // 64
+    torch.manual_seed(0)
+    attn1 = Attention(channels, heads=heads, dim_head=64).to(device)
+    branch = Attention(channels, heads=heads, dim_head=64, bias=False, out_bias=True).to(device)
+    hidden = torch.randn(
+        batch * h * w, frames, channels, generator=g, device=device, requires_grad=True
+    )
+    subsets = torch.Generator().manual_seed(0)  # a fresh subset per call, as in the processor
+
+    def block(back_projected: Callable[[TrajectoryIndex], torch.Tensor] | None):
+        def call():
+            out = attn1(hidden)
+            if back_projected is not None:
+                out = out + back_projected(make_index(args, device, subsets))
+            out.square().mean().backward()
+            hidden.grad = None
+
+        return call
+
+    calls = {
+        "block-attn1": block(None),
+        "block-official": block(
+            lambda i: official_scatter(_attend(branch, official_gather(hidden, i))[0], i)
+        ),
+        "block-before": block(
+            lambda i: scatter_back(_attend(branch, gather_tokens(hidden, i))[0], i)[0]
+        ),
+        "block-ours": block(lambda i: _attend_along_trajectories(branch, hidden, i)[0]),
+    }
+    return calls.get(name)
+
+
+def run_variant(name: str, args) -> dict:
+    """Build a variant's inputs, time it, and return seconds and peak MiB (this process)."""
+    device = torch.device(args.device)
+    meter = Meter(device)
+    call = variant_call(name, args, device)
+    wall = cpu = None
+    if call is not None:
+        wall, cpu = time_call(call, meter, args.repeats, args.warmup)
+    return {"variant": name, "seconds": wall, "cpu_seconds": cpu, "peak_mib": meter.peak_mib()}
+
+
+def child(name: str, args) -> dict:
+    """:func:`run_variant` in a fresh interpreter, so that peaks are separable."""
+    cmd = [sys.executable, "-m", "benchmark.bench_trajattn", "--child", name, *forwarded(args)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"variant {name} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def forwarded(args) -> list[str]:
+    h, w = args.latent
+    return [
+        f"--device={args.device}",
+        f"--threads={args.threads}",
+        f"--repeats={args.repeats}",
+        f"--warmup={args.warmup}",
+        f"--frames={args.frames}",
+        "--latent",
+        str(h),
+        str(w),
+        f"--channels={args.channels}",
+        f"--valid={args.valid}",
+    ]
+
+
+def check_agreement(device: torch.device) -> None:
+    """The official-style loops and the project's Alg. 1 / 2 agree (small case)."""
+    h, w, frames, channels = 6, 8, 5, 16
+    tracks, visible = random_tracks(frames, 4 * h * w, (h * 16, w * 16), 0.8, seed=3)
+    index = build_trajectory_index(
+        tracks.to(device), visible.to(device), (h * 16, w * 16), (h, w), num_trajectories=2 * h * w
+    )
+    hidden = torch.randn(2 * h * w, frames, channels, device=device)
+    torch.testing.assert_close(gather_tokens(hidden, index), official_gather(hidden, index))
+    tokens = torch.randn(2 * index.num_trajectories, frames, channels, device=device)
+    torch.testing.assert_close(scatter_back(tokens, index)[0], official_scatter(tokens, index))
+
+
+def report(results: dict[str, dict], groups: list[tuple[str, tuple[str, ...]]]) -> list[str]:
+    """Lines of the report: seconds, peak, peak above the inputs, ratios to the reference."""
+    lines = []
+    for title, names in groups:
+        inputs, ref = results[names[0]], results[names[1]]
+        lines.append(
+            f"{title} (inputs alone peak {inputs['peak_mib']:.0f} MiB; ratios to {names[1]})"
+        )
+        for name in names[1:]:
+            r = results[name]
+            extra = r["peak_mib"] - inputs["peak_mib"]
+            wall, cpu, peak = (r[k] / ref[k] for k in ("seconds", "cpu_seconds", "peak_mib"))
+            lines.append(
+                f"  {name:15s} wall {r['seconds']:8.3f} s (x{wall:.2f})"
+                f"  cpu {r['cpu_seconds']:8.3f} s (x{cpu:.2f})"
+                f"  peak {r['peak_mib']:6.0f} MiB (+{extra:5.0f}, x{peak:.2f})"
+            )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (torch)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed calls first")
     parser.add_argument("--frames", type=int, default=25)
     parser.add_argument("--latent", type=int, nargs=2, default=(36, 64))
     parser.add_argument("--channels", type=int, default=640)
-    parser.add_argument("--literal-full", action="store_true")
+    parser.add_argument("--valid", type=float, default=0.8, help="fraction of valid points")
+    parser.add_argument("--skip-block", action="store_true", help="Alg. 1 and 2 only")
+    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        torch.set_num_threads(args.threads)  # CPU threads; no effect on CUDA kernels
+        print(json.dumps(run_variant(args.child, args)))
+        return
     device = torch.device(args.device)
-    bench_branch(args, device)
-    print("vectorised Alg. 1+2 (best of repeats) vs literal loop (one call), CPU:")
-    bench_loops((8, 8), 5, 32, args.repeats)
-    if args.literal_full:
-        bench_loops(tuple(args.latent), args.frames, args.channels, 1)
+    check_agreement(device)
+    batch, frames, h, w, channels, _ = shape_of(args)
+    valid = make_index(args, torch.device("cpu")).valid.float().mean().item()
+    print(
+        f"batch {batch}, F={frames}, latent {h}x{w}, C={channels}, N={2 * h * w}, "
+        f"{valid:.0%} valid, nearest, float32, device {device}"
+        + (f", {args.threads} thread(s)" if device.type == "cpu" else "")
+    )
+    groups = [("Alg. 2 scatter-back", ALG2), ("Alg. 1 gather", ALG1)]
+    if not args.skip_block:
+        groups.append(("temporal block fwd+bwd", BLOCK))
+    results = {}
+    for _, names in groups:
+        for name in names:
+            results[name] = child(name, args)
+            print(f"  ... {name} done", file=sys.stderr, flush=True)
+    print("\n".join(report(results, groups)))
+    if not args.skip_block:
+        attn1 = results["block-attn1"]
+        for name in BLOCK[2:]:
+            wall, cpu = (results[name][k] / attn1[k] for k in ("seconds", "cpu_seconds"))
+            print(f"  attn1 + branch ({name}) / attn1 alone: wall x{wall:.2f}, cpu x{cpu:.2f}")
 
 
 if __name__ == "__main__":

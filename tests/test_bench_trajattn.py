@@ -1,0 +1,62 @@
+"""The trajectory-attention bench's reference loops and its variants (tiny shapes, in-process)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+import torch
+
+from benchmark import bench_trajattn as bench
+from trajattn.sampling import build_trajectory_index
+
+
+def tiny_args(**over) -> argparse.Namespace:
+    values = dict(
+        device="cpu", threads=1, repeats=1, warmup=0, frames=3, latent=(4, 6), channels=64,
+        valid=0.8,
+    )  # fmt: skip
+    return argparse.Namespace(**(values | over))
+
+
+def test_official_loops_are_paper_alg1_alg2_on_a_hand_case():
+    # two trajectories on a 1x2 grid (pixels 16 wide per cell), 2 frames, batch 1, C = 1
+    tracks = torch.tensor([[[1.0, 1.0], [3.0, 2.0]], [[20.0, 1.0], [25.0, 1.0]]])  # (F, L, 2)
+    visible = torch.tensor([[True, True], [True, False]])
+    index = build_trajectory_index(tracks, visible, (16, 32), (1, 2))
+    hidden = torch.tensor([[[1.0], [2.0]], [[3.0], [4.0]]])  # cell 0: f0 1, f1 2; cell 1: 3, 4
+    tokens = bench.official_gather(hidden, index)
+    # trajectory 0 reads cell 0 at f0 and cell 1 at f1; trajectory 1 cell 0, then invalid
+    assert tokens.flatten().tolist() == [1.0, 4.0, 1.0, 0.0]
+    back = bench.official_scatter(torch.tensor([[[5.0], [6.0]], [[7.0], [8.0]]]), index)
+    # f0: both land on cell 0 -> mean 6; f1: only trajectory 0 (cell 1) -> 6, cell 0 empty
+    assert back.flatten().tolist() == [6.0, 0.0, 0.0, 6.0]
+
+
+def test_project_functions_agree_with_official_loops():
+    bench.check_agreement(torch.device("cpu"))
+
+
+def test_random_tracks_hit_the_requested_valid_fraction():
+    _, visible = bench.random_tracks(25, 20000, (576, 1024), valid=0.8)
+    assert abs(visible.float().mean().item() - 0.8) < 0.02
+
+
+@pytest.mark.parametrize("name", bench.VARIANTS)
+def test_every_variant_runs_and_reports(name):
+    result = bench.run_variant(name, tiny_args())
+    assert result["variant"] == name and result["peak_mib"] > 0
+    if name.endswith("inputs"):
+        assert result["seconds"] is None
+    else:
+        assert result["seconds"] > 0 and result["cpu_seconds"] >= 0
+
+
+def test_report_ratios():
+    results = {
+        "a": {"peak_mib": 100.0},
+        "b": {"seconds": 2.0, "cpu_seconds": 1.0, "peak_mib": 300.0},
+        "c": {"seconds": 1.0, "cpu_seconds": 0.25, "peak_mib": 150.0},
+    }
+    lines = bench.report(results, [("t", ("a", "b", "c"))])
+    assert "x0.50" in lines[2] and "x0.25" in lines[2] and "+   50" in lines[2]
