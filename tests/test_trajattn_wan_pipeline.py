@@ -228,3 +228,33 @@ def test_from_pretrained_loads_a_saved_wan_folder_and_the_branch_weights(tmp_pat
             tmp_path / "wan", trajattn_weights=tmp_path / "missing.safetensors",
             local_files_only=True, tokenizer=None, text_encoder=None,
         )
+
+
+def test_adapter_generates_the_next_4k_plus_1_frames_with_the_last_pose_held():
+    """6 requested frames: the pipeline runs 9 frames along the path extended by its last
+    pose, the adapter returns the first 6 and the 6 frames' trajectories as extras."""
+    from benchmark.camera_paths import make_camera_path
+    from benchmark.generate import load_preset
+    from methods import create_method
+    from methods.base import GenerationRequest
+    from trajattn.trajectories import trajectories_from_depth
+
+    K = np.array([[40.0, 0.0, 32.0], [0.0, 40.0, 32.0], [0.0, 0.0, 1.0]])
+    camera = make_camera_path("orbit_left_15deg", K, 64, 64, 6, depth=2.0)
+    image = (np.random.default_rng(1).random((64, 64, 3)) * 255).astype(np.uint8)
+    depth = np.full((64, 64), 2.0)
+    method = create_method("trajattn_wan", load_preset("trajattn_wan_tiny")["args"])
+    result = method.generate(GenerationRequest(image=image, camera=camera, seed=3, depth=depth))
+    assert result.frames.shape == (6, 64, 64, 3) and result.info["generated_frames"] == 9
+    w2c = hold_last_pose(camera.w2c, 9)
+    traj = trajectories_from_depth(depth, K, w2c, stride=4)
+    embeds, negative = tiny.tiny_prompt_embeds(0)
+    direct = method.pipeline()(
+        image, tracks=traj.tracks, visible=traj.visible, height=64, width=64,
+        num_inference_steps=4, prompt_embeds=embeds, negative_prompt_embeds=negative,
+        generator=torch.Generator().manual_seed(3),
+    )
+    assert np.array_equal(result.frames, direct[:6])
+    step = result.info["trajectory_extras_stride"] // 4
+    assert result.extras["tracks"].shape == (6, (16 // step) ** 2, 2)
+    assert np.array_equal(result.extras["tracks"][:, 0], traj.tracks[:6, 0])
