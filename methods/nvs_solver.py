@@ -9,6 +9,10 @@ svd_interpolate_single_img.py) instead forward-warps with a hard-coded focal of 
 look-at camera paths and converts Depth-Anything-V2 disparity to depth (``10000 / d``); our
 request already carries z-depth. Sampling settings are upstream's: 100 Euler steps, fps 7,
 motion bucket 127, noise augmentation 0.02, guidance 1 -> 3, lr 0.02, weight clamp 0.2.
+Guidance rules are upstream's by default (:mod:`trajattn.nvs_guidance`): black hole fill,
+upstream's kept-fraction index, statistics per 40x72 latent crop, x0 from the unconditional
+pass. Each departure is an option, off by default: ``hole_fill: grey``,
+``compat_cutoff: false``, ``crop_latent: null``, ``x0_pass: cfg``.
 
 Video requests (paper Table 2, re-shooting a clip) follow upstream's dynamic setting
 (svd_interpolate_dyn_img.py ``save_warped_image``, run by demo.sh with ``--weight_clamp 0.6``
@@ -149,7 +153,11 @@ class NVSSolver(Method):
         "weight_clamp": 0.2,  # lower clamp of the kept fraction (demo.sh --weight_clamp)
         "video_weight_clamp": 0.6,  # video requests: demo.sh dynamic setting --weight_clamp 0.6
         "refresh": True,  # re-run the UNet on the guided latents (upstream's order)
-        "compat_cutoff": False,  # reproduce upstream's hole-count slip in the cutoff index
+        # Guidance rules: upstream's by default; the alternatives are our departures.
+        "compat_cutoff": True,  # upstream's kept-fraction index; false: exactly w of the valid
+        "crop_latent": [40, 72],  # statistics per upstream crop (latent cells); null: frame
+        "x0_pass": "unconditional",  # upstream: zero CLIP embedding; "cfg": CFG prediction
+        "hole_fill": "black",  # upstream zeroes the uint8 frame; "grey": 0 after scaling
         "latent_divisor": 5.6,  # upstream factor_s; null: 1 / vae.config.scaling_factor
         "width": 1024,
         "height": 576,
@@ -227,6 +235,9 @@ class NVSSolver(Method):
             weight_clamp=clamp,
             refresh=bool(conf["refresh"]),
             compat_cutoff=bool(conf["compat_cutoff"]),
+            crop=None if conf["crop_latent"] is None else tuple(map(int, conf["crop_latent"])),
+            x0_pass=str(conf["x0_pass"]),
+            hole_fill=str(conf["hole_fill"]),
             latent_divisor=conf["latent_divisor"],
         )
         generator = torch.Generator().manual_seed(int(request.seed))
@@ -254,6 +265,12 @@ class NVSSolver(Method):
                 + ("svd_interpolate_dyn_img.py" if video else "svd_interpolate_single_img.py"),
                 "num_inference_steps": int(conf["num_inference_steps"]),
                 "weight_clamp": clamp,
+                "guidance_rules": {
+                    "compat_cutoff": guidance.compat_cutoff,
+                    "crop_latent": None if guidance.crop is None else list(guidance.crop),
+                    "x0_pass": guidance.x0_pass,
+                    "hole_fill": guidance.hole_fill,
+                },
                 **guidance_info(targets["valid"], guided, video),
             },
         )

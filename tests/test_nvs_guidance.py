@@ -23,12 +23,14 @@ from methods.framing import fit_to_resolution
 from trajattn.nvs_guidance import (
     NVSGuidanceConfig,
     NVSGuidedScheduler,
+    crop_windows,
     encode_targets,
     guidance_delta,
     keep_closest,
     lambda_weight,
     latent_valid,
     nvs_guidance,
+    predicted_clean_latent,
     weight_schedule,
 )
 from trajattn.tiny import (
@@ -137,10 +139,13 @@ def test_latent_valid_pools_with_threshold():
 def test_keep_closest_keeps_fraction_of_valid_entries():
     diff = torch.tensor([[[0.1, -0.5], [0.3, 9.0]]])  # (C=1, 2, 2)
     valid = torch.tensor([[True, True], [True, False]])
-    keep = keep_closest(diff, valid, 2 / 3)  # 2 of the 3 valid entries: |0.1| and |0.3|
+    # The departure option compat_cutoff=False keeps exactly the fraction of valid entries.
+    keep = keep_closest(diff, valid, 2 / 3, compat_cutoff=False)  # 2 of 3: |0.1| and |0.3|
     assert keep.tolist() == [[[True, False], [True, False]]]
-    assert not keep_closest(diff, valid, 0.0).any()
-    assert keep_closest(diff, valid, 1.0).tolist() == [[[True, True], [True, False]]]
+    assert not keep_closest(diff, valid, 0.0, compat_cutoff=False).any()
+    assert keep_closest(diff, valid, 1.0, compat_cutoff=False).tolist() == [
+        [[True, True], [True, False]]
+    ]
 
 
 def test_keep_closest_compat_cutoff_counts_hole_pixels_once():
@@ -149,7 +154,171 @@ def test_keep_closest_compat_cutoff_counts_hole_pixels_once():
     diff = torch.arange(1.0, 9.0).reshape(4, 1, 2)
     valid = torch.tensor([[True, False]])
     assert not keep_closest(diff, valid, 0.5, compat_cutoff=True).any()
-    assert int(keep_closest(diff, valid, 0.5).sum()) == 2  # exact: half of the 4 valid entries
+    assert not keep_closest(diff, valid, 0.5).any()  # upstream's rule is the default
+    # exact (the departure option): half of the 4 valid entries
+    assert int(keep_closest(diff, valid, 0.5, compat_cutoff=False).sum()) == 2
+
+
+def test_keep_closest_default_is_upstreams_cutoff_index():
+    """C = 4, 2x2 cells, diff = 1..16 (channel-major), cell (0, 0) a hole (its entries 1, 5,
+    9, 13 become the 4 zeros at the head of the sorted list). Upstream's index for w = 0.5 is
+    int(0.5 * (16 - 1)) + 1 = 8: cutoff = sorted[7] = 6, so 2, 3, 4, 6 are kept (the exact
+    rule keeps 6 of the 12 valid entries: 2, 3, 4, 6, 7, 8)."""
+    diff = torch.arange(1.0, 17.0).reshape(4, 2, 2)
+    valid = torch.tensor([[False, True], [True, True]])
+    kept = sorted(diff[keep_closest(diff, valid, 0.5)].tolist())
+    assert kept == [2.0, 3.0, 4.0, 6.0]
+    assert sorted(diff[keep_closest(diff, valid, 0.5, False)].tolist()) == [2, 3, 4, 6, 7, 8]
+    # 3 hole cells (12 zeros): index int(0.5 * 13) + 3 = 9 lands on a zero, nothing is kept
+    # (upstream guides no frame there); the exact rule keeps 2 of the 4 valid entries.
+    valid = torch.tensor([[False, False], [False, True]])
+    assert not keep_closest(diff, valid, 0.5).any()
+    assert sorted(diff[keep_closest(diff, valid, 0.5, False)].tolist()) == [4.0, 8.0]
+
+
+def test_crop_windows_are_upstreams_for_its_latent():
+    """576x1024 -> 72x128 latent cells: rows [:40] and [32:] (rows >= 40 from the second),
+    columns [:72] and [56:] (columns >= 72 from the second); small latents: one crop."""
+    assert crop_windows(72, 40) == [(0, 0, 40), (32, 40, 72)]
+    assert crop_windows(128, 72) == [(0, 0, 72), (56, 72, 128)]
+    assert crop_windows(30, 40) == [(0, 0, 30)]
+    assert crop_windows(4, 3) == [(0, 0, 3), (1, 3, 4)]
+
+
+def test_guidance_delta_normalises_per_crop():
+    """4x6 latent, crops of 3x4 (windows: rows 0-2 / 1-3 owning rows 0-2 / 3, columns 0-3 /
+    2-5 owning columns 0-3 / 4-5). diff = +-1 checkerboard in columns 0-3 and +-3 in 4-5;
+    everything kept (w = 1, no holes), lr sqrt(sigma) = 1. Every crop row has mean 0, so:
+    left crops hold 12 values +-1: std = sqrt(12 / 11); right crops hold +-1, +-1, +-3, +-3 per
+    row: std = sqrt(60 / 11). Over the whole frame (crop=None): std = sqrt(88 / 23)."""
+    r, c = np.meshgrid(np.arange(4), np.arange(6), indexing="ij")
+    sign = np.where((r + c) % 2 == 0, 1.0, -1.0)
+    diff = torch.tensor(sign * np.where(c < 4, 1.0, 3.0), dtype=torch.float32)
+    x0 = diff.reshape(1, 1, 1, 4, 6)
+    target = torch.zeros(1, 1, 4, 6)
+    valid = torch.ones(1, 4, 6, dtype=torch.bool)
+    delta = guidance_delta(x0, target, valid, np.ones(1), 4.0, 0.5, 0.2, crop=(3, 4))
+    std = torch.tensor(np.where(c < 4, math.sqrt(12 / 11), math.sqrt(60 / 11)),
+                       dtype=torch.float32)
+    torch.testing.assert_close(delta[0, 0, 0], -diff / std)
+    whole = guidance_delta(x0, target, valid, np.ones(1), 4.0, 0.5, 0.2, crop=None)
+    torch.testing.assert_close(whole[0, 0, 0], -diff / math.sqrt(88 / 23))
+
+
+def test_guidance_delta_counts_holes_per_crop():
+    """Upstream's cutoff and hole count are per crop. 1 frame, C = 1, a 2x4 latent in crops of
+    2x2 (columns 0-1 and 2-3), w = 0.5. Left crop: diff 1, 2, 3, 4 with the cell of 1 a hole:
+    index int(0.5 * 3) + 1 = 2, cutoff sorted([0, 2, 3, 4])[1] = 2: keeps 2. Right crop: no
+    hole, diff 5, 6, 7, 8: index 2, cutoff 6: keeps 5, 6. Over the whole frame: index
+    int(0.5 * 7) + 1 = 4, cutoff sorted([0, 2, ..., 8])[3] = 4: keeps 2, 3, 4."""
+    diff = torch.tensor([[1.0, 2.0, 5.0, 6.0], [3.0, 4.0, 7.0, 8.0]])
+    valid = torch.ones(1, 2, 4, dtype=torch.bool)
+    valid[0, 0, 0] = False
+    x0 = diff.reshape(1, 1, 1, 2, 4)
+    target = torch.zeros(1, 1, 2, 4)
+
+    def kept(crop):
+        delta = guidance_delta(x0, target, valid, np.full(1, 0.5), 1.0, 1.0, 0.0, crop=crop)
+        return sorted(diff[delta[0, 0, 0] != 0].tolist())
+
+    assert kept((2, 2)) == [2.0, 5.0, 6.0]
+    assert kept(None) == [2.0, 3.0, 4.0]
+
+
+class _Latents:
+    def __init__(self, x):
+        self.x = x
+
+    def mode(self):
+        return self.x
+
+
+class _RecordingVAE:
+    """Stands in for the VAE: records the pixels it is given, 'encodes' by 8x8 subsampling."""
+
+    device, dtype = torch.device("cpu"), torch.float32
+
+    class config:  # noqa: N801 - mirrors vae.config
+        scaling_factor = 0.18215
+
+    def __init__(self):
+        self.seen = []
+
+    def encode(self, batch):
+        self.seen.append(batch.clone())
+        return type("Out", (), {"latent_dist": _Latents(batch[:, :, ::8, ::8])})()
+
+
+def test_holes_are_black_before_encoding_as_upstream():
+    """Upstream zeroes the uint8 warped frame in the dilated holes, then scales to [-1, 1]:
+    holes reach the VAE as -1 (black). A white frame (255 -> +1) with a hole at 16-23 px
+    (dilated by 2 px each side: 14-25) gives -1 there, +1 elsewhere; hole_fill='grey' gives 0."""
+    pipe = type("Pipe", (), {"vae": _RecordingVAE(), "vae_scale_factor": 8})()
+    frames = np.full((1, 8, 40, 3), 255, np.uint8)
+    valid = np.ones((1, 8, 40), bool)
+    valid[:, :, 16:24] = False
+    encode_targets(pipe, frames, valid)
+    seen = pipe.vae.seen[-1][0]
+    hole = np.zeros(40, bool)
+    hole[14:26] = True
+    assert torch.all(seen[:, :, torch.from_numpy(hole)] == -1.0)
+    assert torch.all(seen[:, :, torch.from_numpy(~hole)] == 1.0)
+    encode_targets(pipe, frames, valid, NVSGuidanceConfig(hole_fill="grey"))
+    assert torch.all(pipe.vae.seen[-1][0][:, :, torch.from_numpy(hole)] == 0.0)
+    with pytest.raises(ValueError, match="hole_fill"):
+        NVSGuidanceConfig(hole_fill="white")
+
+
+class _ProbeUNet(torch.nn.Module):
+    """Output = the image-latent channels of its input + the mean CLIP embedding, per video:
+    it shows which conditioning a pass used."""
+
+    def forward(self, sample, timestep, encoder_hidden_states=None, added_time_ids=None,
+                return_dict=False):
+        out = sample[:, :, 4:] + encoder_hidden_states.mean(dim=(1, 2))[:, None, None, None, None]
+        return (out,)
+
+
+def test_x0_comes_from_upstreams_unconditional_pass():
+    """Upstream's guidance x0 comes from one UNet pass with the zero CLIP embedding and the
+    *conditional* image latents. With a probe UNet (output = image latents + mean embedding)
+    and a recorded CFG call (halves: zero latents + zero embedding, cond latents + embedding
+    of mean 5), that pass outputs exactly the conditional latents; x0_pass='cfg' uses the
+    pipeline's prediction instead."""
+    inner = EulerDiscreteScheduler(**SVD_SCHEDULER)
+    inner.set_timesteps(4)
+    g = torch.Generator().manual_seed(5)
+    shape = (1, 2, 4, 3, 3)
+    cond = torch.randn(shape, generator=g)
+    targets = torch.randn(shape[1:], generator=g)
+    valid = torch.ones(2, 3, 3, dtype=torch.bool)
+    sample = torch.randn(shape, generator=g) * 5
+    model_output = torch.randn(shape, generator=g)
+    t = inner.timesteps[1]
+    pipe = type("Pipe", (), {"unet": _ProbeUNet(), "guidance_scale": 2.0})()
+    weights = np.ones((4, 2))
+    scaled = inner.scale_model_input(sample, t)
+    recorded = torch.cat([torch.cat([scaled, torch.zeros_like(cond)], 2),
+                          torch.cat([scaled, cond], 2)])
+    embeddings = torch.cat([torch.zeros(1, 1, 8), torch.full((1, 1, 8), 5.0)])
+
+    def step(x0_pass):
+        inner._step_index = 1
+        wrapper = NVSGuidedScheduler(inner, pipe, targets, valid, NVSGuidanceConfig(
+            lr=0.5, weights=weights, refresh=False, x0_pass=x0_pass))
+        wrapper.record_unet_call(pipe.unet, (recorded, t), {
+            "encoder_hidden_states": embeddings, "added_time_ids": torch.zeros(2, 3)})
+        return wrapper.step(model_output, t, sample).prev_sample
+
+    def expected(x0_output):
+        sigma = float(inner.sigmas[1])
+        x0 = predicted_clean_latent(inner.config.prediction_type, x0_output, sample, sigma)
+        delta = guidance_delta(x0, targets, valid, weights[1], sigma, 0.5, 0.2)
+        inner._step_index = 1
+        return inner.step(model_output, t, sample + delta).prev_sample
+
+    torch.testing.assert_close(step("unconditional"), expected(cond))
+    torch.testing.assert_close(step("cfg"), expected(model_output))
 
 
 def _problem(seed=0):
@@ -256,7 +425,7 @@ def test_step_gives_no_guidance_in_holes(svd, scene):
     targets, cells = encode_targets(svd, warped, valid)
     inner = EulerDiscreteScheduler(**SVD_SCHEDULER)
     wrapper = NVSGuidedScheduler(
-        inner, svd, targets, cells, NVSGuidanceConfig(lr=0.5, refresh=False)
+        inner, svd, targets, cells, NVSGuidanceConfig(lr=0.5, refresh=False, x0_pass="cfg")
     )
     wrapper.set_timesteps(4)
     g = torch.Generator().manual_seed(3)
@@ -340,6 +509,11 @@ def test_tiny_adapter_frames_and_K():
     np.testing.assert_allclose(result.K, expected, rtol=1e-12)
     assert len(result.info["guidance_rms_per_step"]) == 4
     assert result.info["valid_fraction_per_frame"][0] == 1.0
+    # Upstream's guidance rules are the adapter's defaults (departures are off).
+    assert result.info["guidance_rules"] == {
+        "compat_cutoff": True, "crop_latent": [40, 72], "x0_pass": "unconditional",
+        "hole_fill": "black",
+    }
     with pytest.raises(MethodUnavailable, match="depth"):
         method.generate(_request(depth=False))
 

@@ -5,18 +5,30 @@ What the upstream code computes (ZHU-Zhiyu/NVS_Solver @ b69f2f7, ``svd_interpola
 ``StableVideoDiffusionPipeline.__call__`` and ``src/diffusers/schedulers/
 scheduling_euler_discrete.py`` ``EulerDiscreteScheduler.step_single``), per denoising step ``i``:
 
-1. A UNet pass predicts the clean latent ``x0`` of the current latents ``x``.
-2. Per frame ``f`` only the fraction ``w[i, f]`` (clamped to ``[weight_clamp, 1]``) of the
-   valid latent entries whose ``|x0 - target|`` is smallest is kept (outlier rejection); holes
-   (warp masks dilated by 5 px, pooled to latent cells, a cell is a hole when >= 20 % of its
-   pixels are) are never kept. Frame 0 keeps everything.
+1. A UNet pass predicts the clean latent ``x0`` of the current latents ``x``: upstream runs it
+   with the *zero* CLIP embedding (``image_embeddings[0:1]``, the unconditional half) and the
+   *conditional* image latents (``image_latents[1:2]``), no classifier-free guidance.
+2. The update is computed on four overlapping latent crops of 40x72 cells (rows 0-40 and
+   32-72, columns 0-72 and 56-128 of the 72x128 latent), each on its own: per frame ``f`` only
+   the fraction ``w[i, f]`` (clamped to ``[weight_clamp, 1]``) of the valid entries of the
+   crop whose ``|x0 - target|`` is smallest is kept (outlier rejection), with upstream's cutoff
+   index ``int(w (C h w - n)) + n`` into the sorted ``|diff * valid|`` where ``n`` counts hole
+   *cells* of the crop (the list holds ``C n`` hole zeros, so a frame with many holes keeps
+   fewer entries, or none); holes (warp masks dilated by 5 px, pooled to latent cells, a
+   cell is a hole when >= 20 % of its pixels are) are never kept. Frame 0 keeps everything.
 3. ``loss = sum(mask * (x0 - target)^2) / sum(mask)`` and its gradient is taken with respect to
    ``x`` *only through the explicit ``x`` term of x0* (upstream detaches the UNet input, so
-   no gradient flows through the network): ``grad ~ mask * (x0 - target)``. Normalised,
-   ``x <- x - lr * sqrt(sigma_i) * grad / std(grad)`` (upstream lr 0.02).
+   no gradient flows through the network): ``grad ~ mask * (x0 - target)``. Normalised by the
+   crop's std, ``x <- x - lr * sqrt(sigma_i) * grad / std(grad)`` (upstream lr 0.02); the
+   crops are stitched back with rows < 40 from the top crops and columns < 72 from the left.
 4. A normal classifier-free-guided UNet pass on the updated latents and an Euler step.
 
-So the update is closed form on the latents; no autograd through the UNet is needed.
+Warped frames are zeroed in the dilated holes *as uint8 images* before preprocessing
+(``svd_interpolate_single_img.py`` ``np.uint8(warped_frame2 * (1 - mask_erosion_))``), so the
+VAE sees black (-1 after scaling to [-1, 1]) there.
+
+So the update is closed form on the latents; no autograd through the UNet is needed (it
+equals upstream's backward pass to 1e-7).
 Here that is done without forking diffusers' denoising loop: :class:`NVSGuidedScheduler` wraps
 the pipeline's ``EulerDiscreteScheduler``; its ``step`` takes the pipeline's own prediction for
 ``x``, computes the update (:func:`guidance_delta`), and (``refresh=True``, upstream's order)
@@ -24,17 +36,19 @@ re-runs the pipeline's UNet with the conditioning captured from the pipeline's o
 the updated latents before delegating the Euler step. :func:`nvs_guidance` installs it on a
 pipeline for one call and always restores the original scheduler.
 
-Deviations from upstream (all documented on the options):
+Upstream's rules are the defaults. Departures are explicit options of
+:class:`NVSGuidanceConfig`, each off by default:
 
-- x0 for the guidance comes from the pipeline's CFG prediction on the whole frame; upstream
-  runs a separate pass on four overlapping 40x72 latent crops with the *unconditional* CLIP
-  embedding (it indexes ``image_embeddings[0:1]``, the zero half) and the conditional image
-  latents, normalising the gradient per crop. The crops only served to fit the (unused)
-  backward pass through the UNet in GPU memory.
-- The kept fraction is exact (``w`` of the valid entries). Upstream's cutoff index counts
-  hole *pixels* where the sorted list holds hole *entries* (x4 latent channels), so frames
-  with many holes keep fewer entries or none; ``compat_cutoff=True`` reproduces that.
-- Frame 0's target is the encoded conditioning image without SVD's noise augmentation.
+- ``x0_pass="cfg"``: x0 from the pipeline's classifier-free-guided prediction (one UNet pass
+  fewer per step) instead of upstream's unconditional pass.
+- ``crop=None``: cutoff, hole count and std normalisation over the whole frame instead of per
+  upstream crop. (The UNet itself always runs on the whole frame here: upstream's crops only
+  fit its unused backward pass through the UNet into GPU memory.)
+- ``compat_cutoff=False``: keep exactly ``w`` of the valid entries instead of upstream's index.
+- ``hole_fill="grey"``: holes at 0 after scaling (mid-grey) instead of black.
+
+Remaining difference, not an option: frame 0's target is the encoded conditioning image
+without SVD's noise augmentation.
 """
 
 from __future__ import annotations
@@ -61,6 +75,10 @@ SEARCH_B = -0.2
 #: Upstream's divisor of the VAE's ``latent_dist.mode()`` for the targets (``factor_s``);
 #: close to, but not, ``1 / vae.config.scaling_factor`` (5.49 for SVD).
 UPSTREAM_LATENT_DIVISOR = 5.6
+#: Upstream's guidance crop in latent cells (rows, columns): ``[:40, :72]`` ... ``[32:, 56:]``.
+UPSTREAM_CROP = (40, 72)
+HOLE_FILLS = {"black": -1.0, "grey": 0.0}
+X0_PASSES = ("unconditional", "cfg")
 
 
 @dataclass(frozen=True)
@@ -74,7 +92,16 @@ class NVSGuidanceConfig:
             scheduler's sigmas (upstream's ``lambda_ts``).
         refresh: re-run the UNet on the guided latents before the Euler step (upstream's order);
             False reuses the prediction of the unguided latents (one UNet pass per step).
-        compat_cutoff: reproduce upstream's cutoff index (holes counted once, not per channel).
+        compat_cutoff: upstream's cutoff index (hole cells counted once where the sorted list
+            holds one zero per channel); False (a departure): exactly ``w`` of the valid entries.
+        crop: (rows, columns) latent crop whose statistics (cutoff, hole count, std) each part
+            of the latent gets, tiled as upstream tiles 72x128 with 40x72 (see
+            :func:`crop_windows`); None (a departure): statistics over the whole frame.
+        x0_pass: ``"unconditional"``: x0 from a UNet pass with the zero CLIP embedding and the
+            conditional image latents (upstream); ``"cfg"`` (a departure): the pipeline's own
+            classifier-free-guided prediction.
+        hole_fill: ``"black"``: hole pixels -1 (upstream zeroes the uint8 image); ``"grey"`` (a
+            departure): 0 after scaling to [-1, 1].
         latent_divisor: targets are ``vae.encode(frames).latent_dist.mode() / latent_divisor``;
             None uses ``1 / vae.config.scaling_factor``.
         dilate_kernel: side of the square kernel dilating pixel holes (upstream 5).
@@ -85,10 +112,23 @@ class NVSGuidanceConfig:
     weight_clamp: float = 0.2
     weights: np.ndarray | None = None
     refresh: bool = True
-    compat_cutoff: bool = False
+    compat_cutoff: bool = True
+    crop: tuple[int, int] | None = UPSTREAM_CROP
+    x0_pass: str = "unconditional"
+    hole_fill: str = "black"
     latent_divisor: float | None = UPSTREAM_LATENT_DIVISOR
     dilate_kernel: int = 5
     hole_threshold: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.hole_fill not in HOLE_FILLS:
+            raise ValueError(
+                f"hole_fill must be one of {sorted(HOLE_FILLS)}, got {self.hole_fill!r}"
+            )
+        if self.x0_pass not in X0_PASSES:
+            raise ValueError(f"x0_pass must be one of {X0_PASSES}, got {self.x0_pass!r}")
+        if self.crop is not None and (len(self.crop) != 2 or min(self.crop) < 1):
+            raise ValueError(f"crop must be (rows, columns) >= 1 or None, got {self.crop!r}")
 
 
 # --------------------------------------------------------------------------- weight schedule
@@ -243,7 +283,8 @@ def encode_targets(
 
     Returns:
         target latents (F, C, H/s, W/s) float32 and latent validity (F, H/s, W/s) bool, on the
-        pipeline's device. Frames are zeroed in the dilated holes before encoding (upstream).
+        pipeline's device. Dilated holes are filled with ``config.hole_fill`` before encoding
+        (black as upstream, which zeroes the uint8 frames).
     """
     frames = np.asarray(frames)
     valid_t = torch.as_tensor(np.asarray(valid, dtype=bool))
@@ -256,7 +297,7 @@ def encode_targets(
     valid_px = dilate_holes(valid_t, config.dilate_kernel)
     cells = latent_valid(valid_px, int(pipe.vae_scale_factor), config.hole_threshold)
     pixels = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    pixels = pixels * valid_px[:, None].float()
+    pixels = torch.where(valid_px[:, None], pixels, HOLE_FILLS[config.hole_fill])
     vae = pipe.vae
     device, dtype = vae.device, vae.dtype
     divisor = config.latent_divisor or 1.0 / float(vae.config.scaling_factor)
@@ -271,8 +312,32 @@ def encode_targets(
 # --------------------------------------------------------------------------- the update
 
 
+def crop_windows(size: int, crop: int) -> list[tuple[int, int, int]]:
+    r"""Upstream's overlapping guidance crops along one latent axis.
+
+    Upstream tiles 72 rows with 40-row crops at 0 and 32 and 128 columns with 72-column crops
+    at 0 and 56, and stitches each position from the first crop that still covers it (rows
+    < 40 from the top crops). Any size is tiled the same way: ``ceil(size / crop)`` crops
+    spread evenly from 0 to ``size - crop``.
+
+    Returns:
+        ``(start, lo, hi)`` per crop: it covers ``[start, start + min(crop, size))`` and owns
+        positions ``[lo, hi)``.
+    """
+    if size <= crop:
+        return [(0, 0, size)]
+    count = -(-size // crop)
+    starts = np.rint(np.linspace(0, size - crop, count)).astype(int).tolist()
+    windows, lo = [], 0
+    for k, start in enumerate(starts):
+        hi = size if k == count - 1 else start + crop
+        windows.append((start, lo, hi))
+        lo = hi
+    return windows
+
+
 def keep_closest(
-    diff: torch.Tensor, valid: torch.Tensor, fraction: float, compat_cutoff: bool = False
+    diff: torch.Tensor, valid: torch.Tensor, fraction: float, compat_cutoff: bool = True
 ) -> torch.Tensor:
     r"""Mask of the valid entries of one frame whose ``|diff|`` is among the smallest.
 
@@ -280,8 +345,9 @@ def keep_closest(
         diff: (C, h, w) ``x0 - target`` of one frame.
         valid: (h, w) bool latent validity.
         fraction: share of the valid entries to keep, in [0, 1].
-        compat_cutoff: upstream's index: ``int(fraction * (C h w - n)) + n`` into the sorted
-            ``|diff * valid|`` (holes are zeros there) with ``n`` hole *cells*, not entries.
+        compat_cutoff: upstream's index (default): ``int(fraction * (C h w - n)) + n`` into
+            the sorted ``|diff * valid|`` (holes are zeros there) with ``n`` hole *cells*, not
+            entries; False: exactly ``fraction`` of the valid entries.
 
     Returns:
         (C, h, w) bool; never True in a hole.
@@ -310,7 +376,8 @@ def guidance_delta(
     sigma: float,
     lr: float,
     weight_clamp: float,
-    compat_cutoff: bool = False,
+    compat_cutoff: bool = True,
+    crop: tuple[int, int] | None = UPSTREAM_CROP,
 ) -> torch.Tensor | None:
     r"""The NVS-Solver latent update of one step (closed form of upstream's gradient step).
 
@@ -319,27 +386,40 @@ def guidance_delta(
         target: (F, C, h, w) warped-frame latents; valid: (F, h, w) bool.
         weights: (F,) kept fraction per frame before clamping to ``[weight_clamp, 1]``.
         sigma: the step's sigma; lr: step size.
+        compat_cutoff: upstream's kept-fraction index (see :func:`keep_closest`).
+        crop: latent crop (rows, columns) of the statistics, tiled by :func:`crop_windows`;
+            None: the whole frame.
 
     Returns:
-        ``-lr sqrt(sigma) g / std(g)`` with ``g = keep * (x0 - target)`` per video, float32 of
-        x0's shape; None when the update is zero (lr 0 or nothing kept), so callers can skip it.
+        ``-lr sqrt(sigma) g / std(g)`` with ``g = keep * (x0 - target)`` per video and crop,
+        float32 of x0's shape; None when the update is zero (lr 0 or nothing kept), so
+        callers can skip it.
     """
     if lr == 0:
         return None
     diff = x0.float() - target.float()[None]
     fractions = torch.as_tensor(np.asarray(weights, dtype=np.float64)).clamp(weight_clamp, 1.0)
+    height, width = diff.shape[-2:]
+    crop_h, crop_w = (height, width) if crop is None else crop
     delta = torch.zeros_like(diff)
     for b in range(diff.shape[0]):
-        keep = torch.stack(
-            [
-                keep_closest(diff[b, f], valid[f], float(fractions[f]), compat_cutoff)
-                for f in range(diff.shape[1])
-            ]
-        )
-        g = diff[b] * keep
-        std = g.std()
-        if bool(keep.any()) and float(std) > 0:
-            delta[b] = -(lr * float(sigma) ** 0.5) * g / std
+        for r0, rlo, rhi in crop_windows(height, crop_h):
+            for c0, clo, chi in crop_windows(width, crop_w):
+                rows = slice(r0, r0 + min(crop_h, height))
+                cols = slice(c0, c0 + min(crop_w, width))
+                part, part_valid = diff[b, :, :, rows, cols], valid[:, rows, cols]
+                keep = torch.stack(
+                    [
+                        keep_closest(part[f], part_valid[f], float(fractions[f]), compat_cutoff)
+                        for f in range(diff.shape[1])
+                    ]
+                )
+                g = part * keep
+                std = g.std()
+                if bool(keep.any()) and float(std) > 0:
+                    step = -(lr * float(sigma) ** 0.5) * g / std
+                    delta[b, :, :, rlo:rhi, clo:chi] = step[..., rlo - r0 : rhi - r0,
+                                                            clo - c0 : chi - c0]
     return delta if bool(delta.any()) else None
 
 
@@ -408,6 +488,37 @@ class NVSGuidedScheduler:
         """Forward pre-hook on the UNet: keep the conditioning of the pipeline's last call."""
         self._unet_call = (args, kwargs)
 
+    def _unconditional_output(self, sample: torch.Tensor, timestep: Any) -> torch.Tensor:
+        """The UNet output for ``sample`` as upstream's guidance pass computes it: the zero CLIP
+        embedding with the *conditional* image latents, no classifier-free guidance.
+
+        The recorded call's batch layout is kept (both CFG halves get the same inputs, the
+        first is used), so processors that rely on the pipeline's batch size work unchanged.
+        """
+        if self._unet_call is None:
+            raise RuntimeError("no UNet call was recorded before the scheduler step")
+        args, kwargs = self._unet_call
+        first = args[0] if args else kwargs["sample"]
+        scaled = self.scheduler.scale_model_input(sample, timestep)
+        batch, channels = scaled.shape[0], scaled.shape[2]
+        copies = first.shape[0] // batch
+        cond_image = first[-batch:, :, channels:]  # the conditional half (the last)
+        new_input = torch.cat([torch.cat([scaled, cond_image], dim=2)] * copies)
+        if "encoder_hidden_states" in kwargs:
+            kwargs = {**kwargs, "encoder_hidden_states": torch.zeros_like(
+                kwargs["encoder_hidden_states"])}
+        elif len(args) > 2:
+            args = (*args[:2], torch.zeros_like(args[2]), *args[3:])
+        else:
+            raise RuntimeError("the recorded UNet call has no encoder_hidden_states")
+        if args:
+            args = (new_input, *args[1:])
+        else:
+            kwargs = {**kwargs, "sample": new_input}
+        out = self.pipe.unet(*args, **kwargs)
+        out = out[0] if isinstance(out, tuple) else out.sample
+        return out[:batch]
+
     def _refreshed_output(self, sample: torch.Tensor, timestep: Any) -> torch.Tensor:
         """The pipeline's CFG prediction for ``sample``, from its last UNet call's inputs."""
         if self._unet_call is None:
@@ -441,12 +552,19 @@ class NVSGuidedScheduler:
                 f"{tuple(self.targets.shape)}: warp to the generated frame count and size"
             )
         sigma = float(inner.sigmas[index])
-        x0 = predicted_clean_latent(inner.config.prediction_type, model_output, sample, sigma)
         cfg = self.config
-        delta = guidance_delta(
-            x0, self.targets, self.valid, self.weights[index], sigma, cfg.lr,
-            cfg.weight_clamp, cfg.compat_cutoff,
-        )
+        delta = None
+        if cfg.lr != 0:
+            x0_output = (
+                self._unconditional_output(sample, timestep)
+                if cfg.x0_pass == "unconditional"
+                else model_output
+            )
+            x0 = predicted_clean_latent(inner.config.prediction_type, x0_output, sample, sigma)
+            delta = guidance_delta(
+                x0, self.targets, self.valid, self.weights[index], sigma, cfg.lr,
+                cfg.weight_clamp, cfg.compat_cutoff, cfg.crop,
+            )
         self.history.append(
             {"sigma": sigma, "rms": 0.0 if delta is None else float(delta.pow(2).mean().sqrt())}
         )
@@ -468,8 +586,9 @@ def nvs_guidance(
 
     Works with diffusers' ``StableVideoDiffusionPipeline`` and its subclasses (e.g.
     :class:`trajattn.pipeline.TrajectoryAttentionPipeline`): the scheduler is swapped for an
-    :class:`NVSGuidedScheduler` and, with ``refresh``, a forward pre-hook on the UNet records the
-    conditioning; both are undone on exit, also after an exception.
+    :class:`NVSGuidedScheduler` and (for upstream's unconditional x0 pass or ``refresh``) a
+    forward pre-hook on the UNet records the conditioning; both are undone on exit, also
+    after an exception.
 
     Args:
         pipe: the SVD pipeline (its scheduler must be an Euler discrete scheduler).
@@ -488,7 +607,7 @@ def nvs_guidance(
     wrapper = NVSGuidedScheduler(original, pipe, targets, cells, config)
     handle = None
     try:
-        if config.refresh:
+        if config.refresh or config.x0_pass == "unconditional":
             handle = pipe.unet.register_forward_pre_hook(wrapper.record_unet_call, with_kwargs=True)
         pipe.scheduler = wrapper
         yield wrapper
