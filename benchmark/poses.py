@@ -60,6 +60,10 @@ class PoseRecoveryConfig:
     num_threads: int = 1
     seed: int = 0
     min_registered: float = MIN_REGISTERED
+    #: SIFT's first octave (COLMAP: -1, i.e. the image upsampled 2x first; 0: native size).
+    sift_first_octave: int = -1
+    #: Initial pairs the incremental mapper tries per attempt (COLMAP's default: 200).
+    init_num_trials: int = 200
     #: Mapping trials on the same features and matches (seeds seed, seed+1, ...).
     num_trials: int = 3
     #: "default-then-relaxed": COLMAP's initial-pair rules, relaxed ones only when no trial
@@ -98,8 +102,8 @@ class RecoveredPoses:
     homographies, translations set to 0 and undefined). ``trials`` records every mapping
     trial's verdict, ``dropped`` the registered frames the plausibility rules removed (frame
     index -> rule), ``init_rules`` the initial-pair rules of the chosen trial.
-    ``timings`` (seconds per stage) is measured but not saved, so poses.json stays
-    bit-reproducible."""
+    ``timings`` (CPU seconds of this process per stage: extraction, matching, mapping,
+    rotation) is measured but not saved, so poses.json stays bit-reproducible."""
 
     w2c: list[np.ndarray | None]
     status: Literal["ok", "failed"]
@@ -254,6 +258,7 @@ def _fixed_intrinsics_options(
         rules = RELAXED_INIT if relaxed else DEFAULT_INIT
         opts.mapper.init_min_tri_angle = rules["init_min_tri_angle"]
         opts.mapper.init_max_forward_motion = rules["init_max_forward_motion"]
+        opts.init_num_trials = conf.init_num_trials
     else:
         opts = pycolmap.GlobalPipelineOptions()
         ba = opts.mapper.bundle_adjustment
@@ -399,6 +404,7 @@ def _extract_and_match(
     extraction = pycolmap.FeatureExtractionOptions()
     extraction.num_threads = conf.num_threads
     extraction.sift.max_num_features = conf.max_num_features
+    extraction.sift.first_octave = conf.sift_first_octave
     if conf.max_image_size > 0:
         extraction.max_image_size = conf.max_image_size
     matching = pycolmap.FeatureMatchingOptions()
@@ -406,13 +412,13 @@ def _extract_and_match(
     verification = pycolmap.TwoViewGeometryOptions()
     verification.ransac.random_seed = conf.seed
     verification.ransac.num_threads = conf.num_threads
-    start = time.perf_counter()
+    start = time.process_time()
     pycolmap.extract_features(
         database, image_dir, image_names=names, camera_mode=pycolmap.CameraMode.SINGLE,
         reader_options=reader, extraction_options=extraction, device=device,
     )
-    timings["extraction"] = time.perf_counter() - start
-    start = time.perf_counter()
+    timings["extraction"] = time.process_time() - start
+    start = time.process_time()
     if conf.matcher == "sequential":
         pairing = pycolmap.SequentialPairingOptions()
         pairing.overlap = conf.sequential_overlap
@@ -422,7 +428,7 @@ def _extract_and_match(
         pycolmap.match_exhaustive(
             database, matching, pycolmap.ExhaustivePairingOptions(), verification, device=device
         )
-    timings["matching"] = time.perf_counter() - start
+    timings["matching"] = time.process_time() - start
 
 
 def _run_trials(
@@ -545,16 +551,27 @@ def recover_poses(
         pycolmap.set_random_seed(conf.seed)
         with _capture_native_output(log_path):
             _extract_and_match(pycolmap, database, image_dir, names, K, conf, timings)
-            start = time.perf_counter()
+            start = time.process_time()
             runs: list[tuple[Trial, int, Path]] = []
             selection = Selection(None, {}, None, False)
+            rotation = None
             for relaxed in rule_sets:
                 runs += _run_trials(pycolmap, database, image_dir, trials_dir, names, conf,
                                     relaxed)
                 selection = select_trial([t for t, _, _ in runs], plausibility=conf.plausibility)
                 if _enough(selection, n, conf):
                     break
-            timings["mapping"] = time.perf_counter() - start
+                if selection.trial is None and conf.rotation_fallback and "rotation" not in timings:
+                    # No model and the matches are explained by homographies: no parallax,
+                    # so relaxed initial-pair rules cannot triangulate either; skip them.
+                    timings["mapping"] = time.process_time() - start
+                    rot_start = time.process_time()
+                    rotation = _rotation_only(pycolmap, database, names, K, conf)
+                    timings["rotation"] = time.process_time() - rot_start
+                    start = time.process_time() - timings["mapping"]
+                    if rotation is not None:
+                        break
+            timings["mapping"] = time.process_time() - start
     except Exception as exc:  # COLMAP errors become a recorded failure, never a crash
         log.warning("pose recovery failed: %s", exc)
         return RecoveredPoses(none, "failed", f"COLMAP error: {exc}", 0, config,
@@ -564,11 +581,6 @@ def recover_poses(
     chosen = selection.trial
     if chosen is None:
         why = _database_summary(pycolmap, database, n)
-        rotation = None
-        if conf.rotation_fallback:
-            start = time.perf_counter()
-            rotation = _rotation_only(pycolmap, database, names, K, conf)
-            timings["rotation"] = time.perf_counter() - start
         if rotation is not None:
             w2c, note = rotation
             result = RecoveredPoses(

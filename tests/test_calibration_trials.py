@@ -155,3 +155,17 @@ def test_no_model_with_either_rule_set_is_a_recorded_failure(fake_colmap, tmp_pa
     result = _recover(paths, tmp_path)
     assert result.status == "failed" and "no model" in result.reason
     assert len(result.trials) == len(calls) == 4
+
+
+def test_no_model_but_homographies_skip_relaxed_rules_for_rotation_only(
+    fake_colmap, tmp_path, monkeypatch
+):
+    calls, script, paths = fake_colmap
+    rotations = [np.eye(4) for _ in range(F)]
+    monkeypatch.setattr(poses_mod, "_rotation_only",
+                        lambda *a, **k: (rotations, "14/14 matched pairs rotation-dominant"))
+    result = recover_poses(paths, canonical_K(448, 256), tmp_path / "sfm",
+                           PoseRecoveryConfig(num_trials=2))
+    assert {r for r, _ in calls} == {"default"}
+    assert result.kind == "rotation_only" and result.status == "ok"
+    assert "no model" in result.reason and "translation undefined" in result.reason
