@@ -41,6 +41,9 @@ R = f"{check_results_folder(config['results'])}/{SUITE.name}"
 PYTHON = shlex.quote(sys.executable)
 TRAJBENCH = f"{PYTHON} -m benchmark.cli"
 RUN = R + "/{method}/f{frames}/{scene}__{camera}/seed{seed}"
+# Snakemake `benchmark:` files (wall s, cpu_time, max_rss per job), one folder per rule:
+# `python -m benchmark.bench_workflow <results>/<suite>` sums them by rule.
+BENCH = R + "/benchmarks"
 # Video suites re-shoot an input video per scene and frame count (paper Table 2); editing
 # suites keep its motion from an edited first frame (paper Sec. 4.3).
 VIDEO = R + "/videos/f{frames}/{scene}"
@@ -124,6 +127,8 @@ rule scene:
         view=R + "/scenes/{scene}/view.json",
     log:
         R + "/logs/scene/{scene}.log",
+    benchmark:
+        BENCH + "/scene/{scene}.tsv"
     resources:
         gpu=0 if SUITE.is_synthetic else 1,  # depth model for real images
     shell:
@@ -139,6 +144,8 @@ rule video:
         camera=VIDEO + "/camera.json",
     log:
         R + "/logs/video/f{frames}/{scene}.log",
+    benchmark:
+        BENCH + "/video/f{frames}/{scene}.tsv"
     resources:
         gpu=0 if SUITE.is_synthetic else 1,  # depth model for real clips
     shell:
@@ -182,6 +189,8 @@ rule edit:
         recipe=EDIT + "/edit.json",
     log:
         R + "/logs/edit/{scene}.log",
+    benchmark:
+        BENCH + "/edit/{scene}.tsv"
     shell:
         "{TRAJBENCH} prepare-edit --suite {SUITE.path:q} --scene {wildcards.scene} "
         "--scene-dir {R:q}/scenes/{wildcards.scene} --out \"$(dirname {output.recipe:q})\" "
@@ -208,6 +217,8 @@ rule camera:
         R + "/cameras/f{frames}/{scene}/{camera}.json",
     log:
         R + "/logs/camera/f{frames}/{scene}/{camera}.log",
+    benchmark:
+        BENCH + "/camera/f{frames}/{scene}/{camera}.tsv"
     params:
         video=video_arg,
     shell:
@@ -227,6 +238,8 @@ rule generate:
         RUN + "/meta.json",
     log:
         RUN + "/generate.log",
+    benchmark:
+        BENCH + "/generate/{method}/f{frames}/{scene}__{camera}/seed{seed}.tsv"
     params:
         video=video_arg,
         edit=edit_arg,
@@ -246,6 +259,8 @@ rule poses:
         RUN + "/poses.json",
     log:
         RUN + "/poses.log",
+    benchmark:
+        BENCH + "/poses/{method}/f{frames}/{scene}__{camera}/seed{seed}.tsv"
     threads: POSES["threads"]
     shell:
         "{TRAJBENCH} poses --run-dir \"$(dirname {input:q})\" --matcher {POSES[matcher]} "
@@ -263,6 +278,8 @@ rule reference:
         done=R + "/reference/f{frames}/{scene}__{camera}/done",
     log:
         R + "/logs/reference/f{frames}/{scene}__{camera}.log",
+    benchmark:
+        BENCH + "/reference/f{frames}/{scene}__{camera}.tsv"
     params:
         edit=edit_arg,
     shell:
@@ -291,6 +308,8 @@ rule score:
         RUN + "/metrics.json",
     log:
         RUN + "/score.log",
+    benchmark:
+        BENCH + "/score/{method}/f{frames}/{scene}__{camera}/seed{seed}.tsv"
     params:
         ref_arg=lambda wc, input: (
             "--reference-dir "
@@ -329,6 +348,8 @@ rule fid:
         R + "/fid.csv",
     log:
         R + "/logs/fid.log",
+    benchmark:
+        BENCH + "/fid/run.tsv"
     resources:
         gpu=0,
     shell:
@@ -353,6 +374,8 @@ rule aggregate:
                             caption="report/trajectories.rst", category="Trajectories"),
     log:
         R + "/logs/aggregate.log",
+    benchmark:
+        BENCH + "/aggregate/run.tsv"
     shell:
         "{TRAJBENCH} aggregate --results {R:q} --out {R:q} --title 'trajbench: {SUITE.name}' "
         "--table {TABLE} "
@@ -369,6 +392,8 @@ rule paper_table:
                    category="Paper vs ours"),
     log:
         R + "/logs/paper_{name}.log",
+    benchmark:
+        BENCH + "/paper_table/{name}.tsv"
     shell:
         "{PYTHON} -m benchmark.paper_tables --summary {input:q} --table {wildcards.name} "
         "--out {R:q}/tables --suite {SUITE.name} > {log:q} 2>&1"
@@ -384,6 +409,8 @@ rule preview:
                caption="report/preview.rst", category="Videos", subcategory="{method}"),
     log:
         R + "/logs/preview/{method}/f{frames}/{scene}__{camera}.log",
+    benchmark:
+        BENCH + "/preview/{method}/f{frames}/{scene}__{camera}.tsv"
     params:
         ref_arg=lambda wc, input: (
             "--reference-dir "
@@ -419,6 +446,8 @@ rule attention:
                    caption="report/attention.rst", category="Attention maps"),
     log:
         R + "/logs/attention/{method}.log",
+    benchmark:
+        BENCH + "/attention/{method}.tsv"
     resources:
         gpu=1,
     params:
