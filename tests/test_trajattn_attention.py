@@ -227,3 +227,48 @@ def test_errors():
     with torch.no_grad(), trajectories(unet, *moving_tracks(5), IMAGE):
         with pytest.raises(ValueError, match="frames"):
             run(unet, sample, enc, ids)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("num", [8, 12, 32])
+def test_compat_mode_is_the_official_view_for_any_trajectory_count(num):
+    """The official SDPA processor views the gathered (B N, F, C) tokens with the pre-gather
+    batch B h w: query.view(B*h*w, -1, heads, head_dim), i.e. N F / (h w) consecutive tokens
+    per sequence. Reference built by hand from that reshape (4x4 latent, F = 4, B = 2 CFG
+    halves): N = 8 -> sequences of 2 tokens (half a trajectory), 12 -> 3, 32 = 2hw -> 8."""
+    from trajattn.attention import _attend_along_trajectories
+    from trajattn.sampling import build_trajectory_index, gather_tokens, scatter_back
+
+    torch.manual_seed(0)
+    attn = tiny_unet().down_blocks[0].attentions[0].temporal_transformer_blocks[0].attn1
+    with torch.no_grad():  # a bias on to_out, so the affine to_out path is exercised
+        attn.to_out[0].bias.copy_(torch.randn(attn.to_out[0].bias.shape) * 0.1)
+    frames, h, w, batch = 4, 4, 4, 2
+    tracks, visible = moving_tracks(frames, num=40, size=(16, 16))
+    index = build_trajectory_index(tracks, visible, (16, 16), (h, w), "nearest", num,
+                                   torch.Generator().manual_seed(3))
+    assert index.num_trajectories == num
+    hidden = torch.randn(batch * h * w, frames, 32)
+    # Hand-built reference of the official code path.
+    tokens = gather_tokens(hidden, index)  # (B N, F, C), b-major then n then f
+    heads, dim = attn.heads, 32 // attn.heads
+    q, k, v = (proj(tokens).view(batch * h * w, -1, heads, dim).transpose(1, 2)
+               for proj in (attn.to_q, attn.to_k, attn.to_v))
+    assert q.shape[2] == num * frames // (h * w)
+    out = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    out = out.transpose(1, 2).reshape(batch * h * w, -1, heads * dim)
+    out = attn.to_out[0](out).reshape(batch * num, frames, -1)
+    expected, covered_ref = scatter_back(out, index)
+    back, covered, _ = _attend_along_trajectories(attn, hidden, index, None, mixed_pairs=True)
+    torch.testing.assert_close(covered, covered_ref)
+    cov = covered.repeat(batch, 1)
+    torch.testing.assert_close(back[cov], expected[cov], rtol=1e-5, atol=1e-5)
+
+
+def test_compat_mode_refuses_counts_the_official_view_cannot_split():
+    from trajattn.attention import official_sequence_length
+
+    assert official_sequence_length(2 * 32, 4, 2 * 16) == 8  # N = 2hw: 2F
+    assert official_sequence_length(2 * 8, 4, 2 * 16) == 2
+    with pytest.raises(ValueError, match="official view"):
+        official_sequence_length(2 * 5, 4, 2 * 16)  # 5 x 4 tokens over 16 cells

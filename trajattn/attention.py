@@ -30,10 +30,14 @@ Each call draws a fresh subset, so recomputing a forward (UNet-level gradient ch
 samples different trajectories than the original pass; use ``num_trajectories_factor=None``
 (all trajectories) when checkpointing around these blocks.
 
-``compat_mixed_pairs=True`` reproduces a reshape bug in the official torch-2 processor: the
-sampled ``(S, F, C)`` tokens are viewed as ``(S / 2, 2F, C)``, so two consecutive
-trajectories share one attention sequence of length 2F and each frame also attends to the
-other trajectory's frames. Use it only to match the released weights' training conditions.
+``compat_mixed_pairs=True`` reproduces a reshape in the official torch-2 (SDPA) processor,
+the one the released inference code runs and the released weights were used with: the
+``B N`` sampled ``(B N, F, C)`` tokens are viewed with the *pre-gather* batch size,
+``view(B h w, -1, ...)``, so each attention sequence holds ``N F / (h w)`` consecutive tokens
+(:func:`official_sequence_length`): with the official ``N = 2 h w`` two trajectories share a
+sequence of length 2F; with fewer trajectories (e.g. a coarser track stride) a trajectory is
+split over several sequences. The ``trajattn`` preset turns it on (official behaviour);
+``trajattn_exact`` keeps per-trajectory attention.
 """
 
 from __future__ import annotations
@@ -72,7 +76,8 @@ class TrajectoryAttentionConfig:
         num_trajectories_factor: each call uses ``factor * h * w`` random trajectories
             (official: 2); None uses all of them.
         seed: seed of the subset generator, reset by every :func:`set_trajectories`.
-        compat_mixed_pairs: reproduce the official reshape bug (see module docstring).
+        compat_mixed_pairs: reproduce the official SDPA processor's reshape, for any number of
+            trajectories (see module docstring); the ``trajattn`` preset turns it on.
         mask_invalid_keys: mask invalid points out of the keys instead of attending to
             zero tokens (the official behaviour).
     """
@@ -114,20 +119,43 @@ class _State:
         return self.on_device[key]
 
 
+def official_sequence_length(num_tokens: int, frames: int, rows: int) -> int:
+    r"""Tokens per attention sequence of the official SDPA processor's reshape.
+
+    It views the ``num_tokens`` gathered sequences of ``frames`` tokens (``B N``) with the
+    pre-gather batch size ``rows`` (``B h w``): ``num_tokens * frames / rows`` tokens each
+    (``2 F`` for the official ``N = 2 h w``). Raises ValueError where the official ``view``
+    fails (not a whole number).
+    """
+    if (num_tokens * frames) % rows:
+        raise ValueError(
+            f"compat_mixed_pairs: the official view(B*h*w, -1, ...) cannot split "
+            f"{num_tokens} x {frames} tokens into {rows} sequences; choose a trajectory "
+            "count N with N * frames divisible by h * w"
+        )
+    return num_tokens * frames // rows
+
+
 def _attend(
     attn: Attention,
     x: torch.Tensor,
     key_mask: torch.Tensor | None = None,
     mixed_pairs: bool = False,
     want_probs: bool = False,
+    mixed_length: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     r"""Self-attention of ``attn`` over the frame axis of ``x (S, F, C)``.
+
+    ``mixed_length``: regroup the ``S F`` tokens into sequences of this many (the official
+    reshape, :func:`official_sequence_length`); ``mixed_pairs`` alone means ``2 F``.
 
     Returns the projected output ``(S, F, C)`` and, if ``want_probs``, the attention
     probabilities averaged over sequences and heads.
     """
     q, k, v = attn.to_q(x), attn.to_k(x), attn.to_v(x)
-    out, probs = _attend_projected(attn, q, k, v, key_mask, mixed_pairs, want_probs)
+    out, probs = _attend_projected(
+        attn, q, k, v, key_mask, mixed_pairs, want_probs, mixed_length
+    )
     return attn.to_out[1](attn.to_out[0](out)) / attn.rescale_output_factor, probs
 
 
@@ -139,16 +167,23 @@ def _attend_projected(
     key_mask: torch.Tensor | None = None,
     mixed_pairs: bool = False,
     want_probs: bool = False,
+    mixed_length: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     r"""The multi-head attention of :func:`_attend` on projected ``q, k, v (S, F, C)``, before
     ``to_out``: returns ``(S, F, C)`` and the probabilities if ``want_probs``."""
     seqs, frames, _ = q.shape
-    if mixed_pairs:
-        if seqs % 2:
-            raise ValueError("compat_mixed_pairs needs an even number of trajectory sequences")
-        q, k, v = (t.reshape(seqs // 2, 2 * frames, t.shape[-1]) for t in (q, k, v))
+    if mixed_pairs and mixed_length is None:
+        mixed_length = 2 * frames
+    if mixed_length is not None:
+        total = seqs * frames
+        if total % mixed_length:
+            raise ValueError(
+                f"compat_mixed_pairs: {seqs} x {frames} tokens do not split into sequences "
+                f"of {mixed_length}"
+            )
+        q, k, v = (t.reshape(total // mixed_length, mixed_length, t.shape[-1]) for t in (q, k, v))
         if key_mask is not None:
-            key_mask = key_mask.reshape(seqs // 2, 2 * frames)
+            key_mask = key_mask.reshape(total // mixed_length, mixed_length)
     heads = attn.heads
     head_dim = q.shape[-1] // heads
     q, k, v = (
@@ -201,8 +236,16 @@ def _attend_along_trajectories(
     grid cells rather than on the ``N = 2 h w`` sampled tokens, halving their cost: q/k/v in
     one matmul before one gather, ``to_out`` after the scatter.
     """
+    mixed_length = None
+    if mixed_pairs:  # the official view(B*h*w, -1, ...): N F / (h w) tokens per sequence
+        batch = hidden.shape[0] // (index.latent_size[0] * index.latent_size[1])
+        mixed_length = official_sequence_length(
+            batch * index.num_trajectories, hidden.shape[1], hidden.shape[0]
+        )
     if not _commutes_with_sampling(attn):
-        out, probs = _attend(attn, gather_tokens(hidden, index), key_mask, mixed_pairs, want_probs)
+        out, probs = _attend(
+            attn, gather_tokens(hidden, index), key_mask, mixed_pairs, want_probs, mixed_length
+        )
         back, covered = scatter_back(out, index)
         return back, covered, probs
     weight = torch.cat([attn.to_q.weight, attn.to_k.weight, attn.to_v.weight])
@@ -210,7 +253,9 @@ def _attend_along_trajectories(
     q, k, v = qkv.split(
         [attn.to_q.out_features, attn.to_k.out_features, attn.to_v.out_features], -1
     )
-    out, probs = _attend_projected(attn, q, k, v, key_mask, mixed_pairs, want_probs)
+    out, probs = _attend_projected(
+        attn, q, k, v, key_mask, mixed_pairs, want_probs, mixed_length
+    )
     mean, covered = scatter_back(out, index)
     proj = attn.to_out[0]
     back = F.linear(mean, proj.weight)
