@@ -94,11 +94,15 @@ def prepare_image_scene(suite: Suite, name: str, out_dir: str | Path) -> Path:
     from benchmark.synthetic import canonical_K
 
     out = Path(out_dir)
+    width, height = suite.data["width"], suite.data["height"]
+    K = validate_intrinsics(  # the one plausibility check every K entering trajbench gets,
+        canonical_K(width, height, suite.data["hfov_deg"]),  # before any download
+        f"{suite.path}: scene {name}: K from hfov_deg={suite.data['hfov_deg']}", width, height,
+    )
     source = out / "source"
     if not source.exists():
         entry = suite.scene(name)
         fetch_image(entry["url"], entry["sha256"], source)
-    width, height = suite.data["width"], suite.data["height"]
     if suite.is_video:  # a clip (video, editing): its first used frame is the conditioning view
         from benchmark.real_videos import first_frame
 
@@ -109,10 +113,6 @@ def prepare_image_scene(suite: Suite, name: str, out_dir: str | Path) -> Path:
     depth = estimate_depth(image, suite.data["depth_model"])
     write_png(out / "image.png", image)
     write_npy(out / "depth.npy", depth)
-    K = validate_intrinsics(  # the one plausibility check every K entering trajbench gets
-        canonical_K(width, height, suite.data["hfov_deg"]),
-        f"{suite.path}: scene {name}: K from hfov_deg={suite.data['hfov_deg']}", width, height,
-    )
     view = CameraPath(K=K, w2c=np.eye(4)[None], width=width, height=height, name=name)
     atomic_write_text(out / "view.json", json.dumps(camera_path_to_dict(view), indent=1))
     return out

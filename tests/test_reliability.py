@@ -417,6 +417,25 @@ def test_json_camera_with_implausible_K_is_a_clear_error(world, tmp_path, edit, 
     assert str(file) in str(info.value) and fragment in str(info.value)
 
 
+@pytest.mark.parametrize("hfov", [0.5, 175.0])
+def test_real_image_scene_with_an_implausible_K_is_refused_before_any_download(tmp_path, hfov):
+    """Field report 2 for a real image's K (the suite's hfov_deg): the same check, naming the
+    suite file, before the image is fetched or a depth model loaded."""
+    from benchmark.real_images import prepare_image_scene
+    from benchmark.suites import load_suite
+
+    suite_file = tmp_path / "img.yaml"
+    suite_file.write_text(
+        f"name: img\nkind: image\nnum_frames: 6\nwidth: 96\nheight: 64\nhfov_deg: {hfov}\n"
+        "cameras: [orbit_left_15deg]\nscenes:\n  - {name: a, url: 'http://127.0.0.1:9/a.png', "
+        f"sha256: '{'0' * 64}'}}\n"
+    )
+    with pytest.raises(CameraFileError, match="implausible field of view") as info:
+        prepare_image_scene(load_suite(suite_file), "a", tmp_path / "scene")
+    assert str(suite_file) in str(info.value)
+    assert not (tmp_path / "scene" / "source").exists()
+
+
 # ------------------------------------------------------------------------- frames and images
 
 
