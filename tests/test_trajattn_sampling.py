@@ -170,3 +170,26 @@ def test_bad_inputs():
     index = build_trajectory_index(tracks, visible, IMAGE, (H_LAT, W_LAT))
     with pytest.raises(ValueError, match="latent"):
         gather_tokens(torch.zeros(7, F, C), index)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_gradients_match_finite_differences(mode):
+    # the in-place index_fill_ / index_add_ / div_ steps must keep autograd exact
+    tracks, visible = random_tracks(8, seed=4)
+    index = build_trajectory_index(tracks, visible, IMAGE, (H_LAT, W_LAT), mode)
+    g = torch.Generator().manual_seed(5)
+    hidden = torch.randn(B * H_LAT * W_LAT, F, 2, dtype=torch.float64, generator=g)
+    tokens = torch.randn(B * 8, F, 2, dtype=torch.float64, generator=g)
+    assert torch.autograd.gradcheck(lambda x: gather_tokens(x, index), hidden.requires_grad_())
+    assert torch.autograd.gradcheck(lambda t: scatter_back(t, index)[0], tokens.requires_grad_())
+
+
+def test_half_precision_accumulates_in_float32():
+    # 3000 equal tokens on one cell: a float16 running sum would stall at 2048
+    num = 3000
+    tracks = torch.full((F, num, 2), 1.0, dtype=torch.float64)
+    index = build_trajectory_index(tracks, torch.ones(F, num, dtype=torch.bool), IMAGE, (2, 2))
+    tokens = torch.full((num, F, 1), 1.5, dtype=torch.float16)
+    back, covered = scatter_back(tokens, index)
+    assert back.dtype == torch.float16 and covered[0].all() and not covered[1:].any()
+    assert torch.equal(back[0], torch.full((F, 1), 1.5, dtype=torch.float16))
