@@ -5,7 +5,10 @@ per (frame count, paper method) with the trajbench preset that reproduces it. Ag
 ``tables/summary.csv`` (:func:`benchmark.aggregate.summarise`) each metric gets three cells:
 the paper's value, ours (mean with its 95% bootstrap CI) and ours minus the paper's; plus
 our failure count, which the paper does not report. Rows whose preset did not run in the suite
-show '-' for ours, so a partial run still renders.
+show '-' for ours, so a partial run still renders. A row with ``published: false`` carries no
+paper numbers: it is one of our presets measured in the same setting (e.g. ``trajattn_exact``,
+per-trajectory attention, beside the official-behaviour ``trajattn`` row), shown with '-' in the
+paper and diff cells; the published rows stay exactly as printed.
 
 ``python -m benchmark.paper_tables --summary results/S/tables/summary.csv --table table1 --out
 results/S/tables`` writes ``paper_table1.{md,tex,csv}``.
@@ -68,11 +71,19 @@ def load_paper_table(name: str | Path) -> PaperTable:
     if unknown:
         raise ValueError(f"{path}: metrics: unknown {unknown}; known: {sorted(LABELS)}")
     for i, row in enumerate(data["rows"]):
-        needed = ["num_frames", "paper_method", "method", *data["metrics"]]
+        published = row.get("published", True)
+        if not isinstance(published, bool):
+            raise ValueError(f"{path}: rows/{i}: published must be true or false")
+        if not published:
+            stray = [m for m in data["metrics"] if m in row]
+            if stray:
+                raise ValueError(f"{path}: rows/{i}: an unpublished row has no paper numbers, "
+                                 f"got {stray}")
+        needed = ["num_frames", "paper_method", "method", *(data["metrics"] if published else [])]
         absent = [k for k in needed if k not in row]
         if absent:
             raise ValueError(f"{path}: rows/{i}: missing {absent}")
-        bad = [m for m in data["metrics"]
+        bad = [m for m in (data["metrics"] if published else [])
                if not isinstance(row[m], int | float) or not math.isfinite(row[m])]
         if bad:
             raise ValueError(f"{path}: rows/{i}: {bad} must be finite numbers")
@@ -110,9 +121,10 @@ def compare(paper: PaperTable, summary: pd.DataFrame) -> pd.DataFrame:
             ours_cell = _fmt(mean, digits)
             if mean is not None and lo is not None and hi is not None:
                 ours_cell += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
-            record[f"{label} paper"] = _fmt(float(row[metric]), digits)
+            paper_value = float(row[metric]) if metric in row else None
+            record[f"{label} paper"] = _fmt(paper_value, digits)
             record[f"{label} ours"] = ours_cell
-            diff = None if mean is None else mean - float(row[metric])
+            diff = None if mean is None or paper_value is None else mean - paper_value
             record[f"{label} diff"] = _fmt(diff, digits, signed=True)
         record["failed (ours)"] = (
             "-" if ours is None else f"{int(ours['failed'])}/{int(ours['runs'])}"

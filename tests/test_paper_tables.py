@@ -15,14 +15,18 @@ from benchmark.paper_tables import (
 
 def test_stored_tables_hold_the_papers_numbers():
     """Spot checks against the paper text (shared/paper, Tables 1-3)."""
-    t1, t2, t3 = (load_paper_table(n) for n in ("table1", "table2", "table3"))
-    assert len(t1.rows) == 7 and len(t2.rows) == 3 and len(t3.rows) == 4
-    motionctrl = t1.rows[0]
+    t1, t2, t3 = (
+        [r for r in load_paper_table(n).rows if r.get("published", True)]
+        for n in ("table1", "table2", "table3")
+    )
+    assert len(t1) == 7 and len(t2) == 3 and len(t3) == 4  # the published rows, unchanged
+    motionctrl = t1[0]
     assert (motionctrl["num_frames"], motionctrl["ate"], motionctrl["fid"]) == (14, 1.2151, 101.3)
-    assert t2.rows[2]["rpe_rot_deg"] == 0.6241 and t2.rows[2]["method"] == "trajattn_nvs"
+    assert t2[2]["rpe_rot_deg"] == 0.6241 and t2[2]["method"] == "trajattn_nvs"
     # Table 3's last row is Table 1's 25-frame "Ours".
-    ours25 = next(r for r in t1.rows if r["num_frames"] == 25 and r["method"] == "trajattn")
-    assert all(t3.rows[-1][m] == ours25[m] for m in t1.metrics)
+    ours25 = next(r for r in t1 if r["num_frames"] == 25 and r["method"] == "trajattn")
+    metrics = load_paper_table("table1").metrics
+    assert all(t3[-1][m] == ours25[m] for m in metrics)
     assert tables_for_suite("paper-image-230") == ["table1", "table3"]
     assert tables_for_suite("paper-video") == ["table2"]
 
@@ -49,7 +53,7 @@ def test_comparison_puts_ours_and_the_difference_beside_the_paper(tmp_path):
     md = paths[0].read_text()
     assert "paper vs trajbench (demo)" in md and "0.0312 [0.0300, 0.0330]" in md
     assert "\\begin{tabular}" in paths[1].read_text()
-    assert len(pd.read_csv(paths[2])) == 7
+    assert len(pd.read_csv(paths[2])) == 10  # 7 published rows + 3 trajattn_exact rows
 
 
 def test_a_broken_paper_table_names_the_problem(tmp_path):
@@ -63,3 +67,41 @@ def test_a_broken_paper_table_names_the_problem(tmp_path):
         load_paper_table(bad)
     with pytest.raises(FileNotFoundError, match="table1"):
         load_paper_table("table9")
+
+
+def test_unpublished_rows_show_ours_beside_dashes(tmp_path):
+    """trajattn (official behaviour) keeps the published 'Ours' row; trajattn_exact
+    (per-trajectory attention) gets its own row with no paper numbers and no diff."""
+    paper = load_paper_table("table1")
+    exact = [r for r in paper.rows if r["method"] == "trajattn_exact"]
+    assert [r["num_frames"] for r in exact] == [14, 16, 25]
+    assert all(r["published"] is False and "ate" not in r for r in exact)
+    ours = [r for r in paper.rows if r["paper_method"] == "Ours"]
+    assert [(r["method"], r["ate"]) for r in ours] == [
+        ("trajattn", 0.0212), ("trajattn", 0.0413), ("trajattn", 0.0396)]
+    assert {"trajattn", "trajattn_exact"} <= {r["method"] for r in load_paper_table("table3").rows}
+    summary = pd.DataFrame([
+        {"method": "trajattn_exact", "num_frames": 25, "ate": 0.05, "ate_lo": 0.04,
+         "ate_hi": 0.06, "failed": 1, "runs": 230},
+    ])
+    table = compare(paper, summary)
+    row = table[table["method"] == "Ours, per-trajectory attention (trajattn_exact)"].iloc[-1]
+    assert row["setting"] == "25 frames"
+    assert row["ATE paper"] == "-" and row["ATE diff"] == "-"
+    assert row["ATE ours"] == "0.0500 [0.0400, 0.0600]" and row["failed (ours)"] == "1/230"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: b\ntitle: B\nsource: s\nmetrics: [ate]\nrows:\n"
+                   "  - {num_frames: 14, paper_method: A, method: a, published: false, ate: 1}\n")
+    with pytest.raises(ValueError, match="unpublished row has no paper numbers"):
+        load_paper_table(bad)
+
+
+def test_trajattn_presets_official_and_exact_are_both_in_the_paper_suites():
+    from benchmark.generate import load_preset
+    from benchmark.suites import load_suite
+
+    assert load_preset("trajattn")["args"]["compat_mixed_pairs"] is True
+    assert load_preset("trajattn_exact")["args"]["compat_mixed_pairs"] is False
+    for suite in ("paper-image-230", "paper-video", "paper-editing"):
+        methods = load_suite(suite).methods
+        assert methods["trajattn"] == methods["trajattn_exact"], suite

@@ -96,6 +96,7 @@ def test_dry_run_of_the_paper_image_suite_plans_every_method_at_its_settings(tmp
     )
     expected = {
         ("trajattn", 14), ("trajattn", 16), ("trajattn", 25),
+        ("trajattn_exact", 14), ("trajattn_exact", 16), ("trajattn_exact", 25),
         ("motionctrl", 14), ("motion_i2v", 16), ("cameractrl", 25), ("nvs_solver", 25),
         *((m, f) for m in ("depth_warp", "static") for f in (14, 16, 25)),
     }
