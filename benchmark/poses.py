@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from PIL import Image
 
 from benchmark.cameras import CameraFileError, validate_intrinsics
 from benchmark.io import atomic_write_text
@@ -53,15 +54,18 @@ class PoseRecoveryConfig:
     matcher: Literal["exhaustive", "sequential"] = "exhaustive"
     mapper: Literal["incremental", "global"] = "incremental"
     sequential_overlap: int = 10
-    max_num_features: int = 8192
+    max_num_features: int = 4096
     #: Long side (px) the frames are downscaled to for SIFT (0: full size); keypoints are
     #: scaled back to full-resolution pixels by COLMAP, and K stays the frames' own.
     max_image_size: int = 0
     num_threads: int = 1
     seed: int = 0
     min_registered: float = MIN_REGISTERED
-    #: SIFT's first octave (COLMAP: -1, i.e. the image upsampled 2x first; 0: native size).
-    sift_first_octave: int = -1
+    #: SIFT's first octave: -1 upsamples the frame 2x first (COLMAP's default), 0 starts at
+    #: native size; None (auto): -1 for frames whose long side is below ``upsample_below``
+    #: pixels, else 0 (measured: docs/protocol.md, "Decisions").
+    sift_first_octave: int | None = None
+    upsample_below: int = 800
     #: Initial pairs the incremental mapper tries per attempt (COLMAP's default: 200).
     init_num_trials: int = 200
     #: Mapping trials on the same features and matches (seeds seed, seed+1, ...).
@@ -404,7 +408,15 @@ def _extract_and_match(
     extraction = pycolmap.FeatureExtractionOptions()
     extraction.num_threads = conf.num_threads
     extraction.sift.max_num_features = conf.max_num_features
-    extraction.sift.first_octave = conf.sift_first_octave
+    octave = conf.sift_first_octave
+    if octave is None:
+        octave = -1
+        try:
+            with Image.open(image_dir / names[0]) as first:
+                octave = -1 if max(first.size) < conf.upsample_below else 0
+        except OSError:  # an unreadable frame is COLMAP's to skip (unregistered), not ours
+            pass
+    extraction.sift.first_octave = octave
     if conf.max_image_size > 0:
         extraction.max_image_size = conf.max_image_size
     matching = pycolmap.FeatureMatchingOptions()
