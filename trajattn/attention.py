@@ -531,7 +531,8 @@ def capture_attention_maps(unet: torch.nn.Module) -> Iterator[dict[str, dict[str
     ``{"temporal": (F, F), "trajectory": (F, F)}`` float32 numpy arrays: the softmax
     probabilities of ``attn1`` and of the trajectory attention (the branch, or ``attn1`` along
     trajectories for vanilla), averaged over tokens, heads and calls. ``"trajectory"`` is
-    present only for calls made with trajectories set (``(2F, 2F)`` with compat_mixed_pairs).
+    present only for calls made with trajectories set (``(L, L)`` with compat_mixed_pairs:
+    ``L = N F / (h w)`` tokens per sequence, ``2F`` for ``N = 2 h w``).
     """
     state = _state(unet)
     maps: dict[str, dict[str, np.ndarray]] = {}
