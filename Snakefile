@@ -5,7 +5,7 @@ import re
 import shlex
 import sys
 
-from benchmark.generate import check_method_names
+from benchmark.generate import check_method_names, preset_resources
 from benchmark.paper_tables import tables_for_suite
 from benchmark.suites import check_results_folder, load_suite, validate
 
@@ -244,7 +244,9 @@ rule generate:
         video=video_arg,
         edit=edit_arg,
     resources:
-        gpu=lambda wc: 0 if wc.method in ("gt_render", "depth_warp", "static") else 1,
+        # Declared by each method preset (`resources:`; default one GPU and 32 GB of host memory).
+        gpu=lambda wc: preset_resources(wc.method)["gpu"],
+        mem_mb=lambda wc, attempt: preset_resources(wc.method)["mem_mb"] * attempt,
     shell:
         "{TRAJBENCH} generate --method {wildcards.method:q} --scene-dir {R:q}/scenes/{wildcards.scene} "
         "--camera-file {input.camera:q} --seed {wildcards.seed} {params.video} {params.edit} "

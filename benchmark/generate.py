@@ -35,21 +35,51 @@ PRESETS_DIR = ROOT / "configs" / "methods"
 _VERSIONED = ("torch", "numpy", "opencv-python-headless", "pycolmap", "evo", "diffusers")
 
 
-def load_preset(name: str) -> dict[str, Any]:
-    """A method preset ``{adapter, args}`` from configs/methods/{name}.yaml (or from ``name``
-    itself when it is a path to a .yaml file); a bare adapter name with no preset file means
-    that adapter with its defaults."""
+#: What one generation asks a scheduler for unless its preset says otherwise: one GPU, and host
+#: memory for a diffusion pipeline (read into RAM before it moves to the GPU).
+DEFAULT_GENERATE_RESOURCES: dict[str, int] = {"gpu": 1, "mem_mb": 32000}
+
+
+def _preset_file(name: str) -> dict[str, Any] | None:
+    """The raw preset file of ``name`` (configs/methods/{name}.yaml, or ``name`` itself when it
+    is a path to a .yaml file), or None for a bare adapter name with no preset file."""
     path = PRESETS_DIR / f"{name}.yaml"
     if name.endswith((".yaml", ".yml")):
         path = Path(name)
         if not path.is_file():
             raise FileNotFoundError(f"no method preset file {path}")
-    if path.exists():
-        preset = yaml.safe_load(path.read_text()) or {}
-        if "adapter" not in preset:
-            raise ValueError(f"{path}: a preset needs 'adapter'")
-        return {"adapter": preset["adapter"], "args": preset.get("args") or {}}
-    return {"adapter": name, "args": {}}
+    if not path.exists():
+        return None
+    preset = yaml.safe_load(path.read_text()) or {}
+    if "adapter" not in preset:
+        raise ValueError(f"{path}: a preset needs 'adapter'")
+    return preset
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """A method preset ``{adapter, args}`` from configs/methods/{name}.yaml (or from ``name``
+    itself when it is a path to a .yaml file); a bare adapter name with no preset file means
+    that adapter with its defaults."""
+    preset = _preset_file(name)
+    if preset is None:
+        return {"adapter": name, "args": {}}
+    return {"adapter": preset["adapter"], "args": preset.get("args") or {}}
+
+
+def preset_resources(name: str) -> dict[str, int]:
+    """What one generation with this method asks the scheduler for: the preset's optional
+    ``resources`` (``gpu``: GPUs, ``mem_mb``: host memory) over
+    :data:`DEFAULT_GENERATE_RESOURCES`. The method declares it, so a rule never lists method
+    names (a CPU-only preset must not ask a GPU: SLURM refuses gpu jobs on GPU-less nodes)."""
+    preset = _preset_file(name) or {}
+    declared = preset.get("resources") or {}
+    unknown = set(declared) - set(DEFAULT_GENERATE_RESOURCES)
+    if unknown or not all(isinstance(v, int) and v >= 0 for v in declared.values()):
+        raise ValueError(
+            f"method {name!r}: preset 'resources' takes non-negative integers for "
+            f"{sorted(DEFAULT_GENERATE_RESOURCES)}, got {declared!r}"
+        )
+    return {**DEFAULT_GENERATE_RESOURCES, **declared}
 
 
 def check_method_names(names: list[str]) -> None:

@@ -42,3 +42,26 @@ def test_cli_lists_methods_and_suggests_on_typo():
     )
     assert bad.returncode == 2
     assert "gt_render" in bad.stderr
+
+
+def test_generate_resources_are_declared_by_each_preset(tmp_path):
+    """A rule never lists method names: weight-free and tiny presets ask no GPU, diffusion
+    presets one GPU and 32 GB (Wan 14B more), and a malformed declaration is refused."""
+    from benchmark.generate import DEFAULT_GENERATE_RESOURCES, PRESETS_DIR, preset_resources
+
+    for name in ("gt_render", "depth_warp", "static"):
+        assert preset_resources(name) == {"gpu": 0, "mem_mb": 4000}, name
+    tiny = sorted(p.stem for p in PRESETS_DIR.glob("*_tiny.yaml"))
+    assert "trajattn_tiny" in tiny and "trajattn_wan_tiny" in tiny
+    for name in tiny:  # tiny random components run on CPU nodes
+        assert preset_resources(name)["gpu"] == 0, name
+    for name in ("trajattn", "cameractrl", "nvs_solver", "motionctrl", "motion_i2v"):
+        assert preset_resources(name) == DEFAULT_GENERATE_RESOURCES == {"gpu": 1, "mem_mb": 32000}
+    assert preset_resources("trajattn_wan")["mem_mb"] > 32000
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("adapter: static\nresources: {gpus: 1}\n")
+    with pytest.raises(ValueError, match="resources"):
+        preset_resources(str(bad))
+    bad.write_text("adapter: static\nresources: {gpu: -1}\n")
+    with pytest.raises(ValueError, match="non-negative"):
+        preset_resources(str(bad))

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Run a suite twice, locally (--cores N) and through configs/profiles/slurm on a real SLURM
+# scheduler, and check that both runs wrote the same metrics.csv and tables (docs/cluster.md).
+#
+#   scripts/slurm_check.sh [SUITE] [WORKDIR] [-- extra snakemake --config items]
+#
+# SUITE defaults to smoke (a suite name or a suite file); WORKDIR to a new temporary folder.
+# Brings the single-node cluster up first when no SLURM controller answers
+# (scripts/slurm_single_node.sh up, needs root). Exit status 0 only when the outputs agree.
+# Run from the repository root with the project's venv active.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUITE=${1:-smoke}
+WORK=${2:-$(mktemp -d -t trajbench-slurm-XXXXXX)}
+shift $(( $# >= 2 ? 2 : $# ))
+[ "${1:-}" = "--" ] && shift
+EXTRA=("$@")
+CORES=$(nproc)
+
+if ! sinfo -h >/dev/null 2>&1; then
+    scripts/slurm_single_node.sh up
+fi
+mkdir -p "$WORK"
+echo "suite $SUITE, outputs under $WORK"
+
+start=$(date +%s)
+snakemake --cores "$CORES" --config "suite=$SUITE" "results=$WORK/local" "${EXTRA[@]}" \
+    >"$WORK/local.log" 2>&1
+mid=$(date +%s)
+# The plugin writes its own logs under .snakemake/slurm_logs of the working directory.
+snakemake --profile configs/profiles/slurm --config "suite=$SUITE" "results=$WORK/slurm" \
+    "${EXTRA[@]}" >"$WORK/slurm.log" 2>&1
+end=$(date +%s)
+echo "local run $((mid - start)) s, SLURM run $((end - mid)) s"
+
+status=0
+name=$(basename "$(find "$WORK/local" -mindepth 1 -maxdepth 1 -type d | head -n 1)")
+for f in "$WORK/local/$name/metrics.csv" "$WORK/local/$name"/tables/*.csv; do
+    rel=${f#"$WORK/local/"}
+    if cmp -s "$f" "$WORK/slurm/$rel"; then
+        echo "same: $rel"
+    else
+        echo "DIFFERENT: $rel" >&2
+        diff "$f" "$WORK/slurm/$rel" | head -20 >&2 || true
+        status=1
+    fi
+done
+exit "$status"
