@@ -480,3 +480,63 @@ def test_to_evo_trajectory_positions_and_stamps() -> None:
         float(np.sum(np.linalg.norm(np.diff(cam.centers, axis=0), axis=1))),
         rel_tol=1e-12,
     )
+
+
+# ------------------------------------------------------- intrinsics plausibility (issue 14)
+
+
+def _k_for(hfov_deg: float, width: int, height: int, aspect: float = 1.0,
+           offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    fx = 0.5 * width / math.tan(math.radians(hfov_deg) / 2)
+    cx, cy = width * (0.5 + offset[0]), height * (0.5 + offset[1])
+    return np.array([[fx, 0, cx], [0, fx * aspect, cy], [0, 0, 1.0]])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"hfov_deg": 60.0}, None),
+        ({"hfov_deg": 169.0}, None),
+        ({"hfov_deg": 171.0}, "implausible field of view"),
+        ({"hfov_deg": 1.5}, None),  # vertical: 1.5 * 480/640 deg, still above 1
+        ({"hfov_deg": 0.9}, "implausible field of view"),
+        ({"hfov_deg": 60.0, "aspect": 1.9}, None),
+        ({"hfov_deg": 60.0, "aspect": 2.1}, "pixel aspect"),
+        ({"hfov_deg": 60.0, "aspect": 0.45}, "pixel aspect"),
+        ({"hfov_deg": 60.0, "offset": (0.19, -0.19)}, None),
+        ({"hfov_deg": 60.0, "offset": (0.21, 0.0)}, "far from the centre of"),
+        ({"hfov_deg": 60.0, "offset": (0.0, -0.6)}, "is outside the 640x480 frame"),
+    ],
+)
+def test_validate_intrinsics_thresholds(kwargs, fragment) -> None:
+    """The documented thresholds, each side of each: FOV 1-170 deg, fy/fx 0.5-2, principal
+    point within 20% of the size from the centre."""
+    from benchmark.cameras import validate_intrinsics
+
+    k = _k_for(width=640, height=480, **kwargs)
+    validate_intrinsics(k, "K")  # the form alone is always fine here
+    if fragment is None:
+        np.testing.assert_array_equal(validate_intrinsics(k, "K", 640, 480), k)
+    else:
+        with pytest.raises(CameraFileError, match=fragment):
+            validate_intrinsics(k, "my K", 640, 480)
+
+
+@pytest.mark.parametrize(
+    ("row", "tolerance"),
+    [
+        ("0.995031 0.059741 0.079655 0.000000 0.800000 -0.600000 -0.099568 0.597018 0.796025",
+         4 * 0.5e-6),  # %f: 6 decimals, trailing zeros kept
+        ("0.99503 0.05974 0.07966 0.00000 0.80000 -0.60000 -0.09957 0.59702 0.79603",
+         4 * 0.5e-5),
+        ("0.995031 0.0597407 0.0796543 0 0.8 -0.6 -0.0995678 0.597018 0.796025",
+         4 * 0.5e-6),  # %g: 6 significant digits at magnitude 0.1-1
+        ("0.9950307753654014 0.05974070795748999 0.07965427727665332 0.0 0.8 -0.6 "
+         "-0.09956784659581665 0.5970184652192408 0.7960246202923211", 1e-6),  # repr: floor
+        ("0.99 0.06 0.08 0.00 0.80 -0.60 -0.10 0.60 0.80", 2e-4),  # 2 decimals: the cap
+    ],
+)
+def test_re10k_rotation_tolerance_follows_printed_precision(row, tolerance) -> None:
+    from benchmark.cameras import _rounding_tolerance
+
+    assert _rounding_tolerance(row.split()) == pytest.approx(tolerance, rel=1e-12)
