@@ -51,9 +51,9 @@ class PoseRecoveryConfig:
     initial-pair rules, no plausibility check, full-size 8192-feature SIFT); bench_poses runs
     it beside the default so every speed and accuracy claim is a ratio from one run."""
 
-    matcher: Literal["exhaustive", "sequential"] = "exhaustive"
+    matcher: Literal["exhaustive", "sequential"] = "sequential"
     mapper: Literal["incremental", "global"] = "incremental"
-    sequential_overlap: int = 10
+    sequential_overlap: int = 8
     max_num_features: int = 4096
     #: Long side (px) the frames are downscaled to for SIFT (0: full size); keypoints are
     #: scaled back to full-resolution pixels by COLMAP, and K stays the frames' own.
