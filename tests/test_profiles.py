@@ -185,7 +185,7 @@ def test_slurm_dry_run_of_the_whole_paper_image_230_suite(tmp_path):
     """All ~9,700 jobs (about 40 s of DAG building): every one gets valid resources."""
     jobs = _slurm_dry_run(tmp_path, "suite=paper-image-230", **PAPER_ENV)
     check_paper_plan(jobs)
-    assert sum(job["rule"] == "poses" for job in jobs) == 230 * 13
+    assert sum(job["rule"] == "poses" for job in jobs) == 230 * 19
     assert [job["resources"].get("gpu", 0) for job in jobs if job["rule"] == "aggregate"] == [0]
 
 

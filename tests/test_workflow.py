@@ -98,7 +98,8 @@ def test_dry_run_of_the_paper_image_suite_plans_every_method_at_its_settings(tmp
         ("trajattn", 14), ("trajattn", 16), ("trajattn", 25),
         ("trajattn_exact", 14), ("trajattn_exact", 16), ("trajattn_exact", 25),
         ("motionctrl", 14), ("motion_i2v", 16), ("cameractrl", 25), ("nvs_solver", 25),
-        *((m, f) for m in ("depth_warp", "static") for f in (14, 16, 25)),
+        ("trajattn_wan", 81),  # paper Sec. 5.6 on Wan 2.1 I2V, at Wan's frame count
+        *((m, f) for m in ("depth_warp", "static") for f in (14, 16, 25, 81)),
     }
     assert set(jobs) == expected
     assert set(jobs.values()) == {230}  # 23 images x 10 camera paths for every setting
