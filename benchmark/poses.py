@@ -618,7 +618,23 @@ def recover_poses(
             f"limit {MAX_DISAGREEMENT:.0%})"
         )
         return result
-    return _gate(result, conf)
+    result = _gate(result, conf)
+    if result.status == "failed" and conf.rotation_fallback and "rotation" not in timings:
+        # A partial model of a clip the homographies explain (e.g. a pan with a little
+        # parallax): its rotations are still measurable.
+        rot_start = time.process_time()
+        rotation = _rotation_only(pycolmap, database, names, K, conf)
+        timings["rotation"] = time.process_time() - rot_start
+        if rotation is not None:
+            w2c_rot, note = rotation
+            rot_result = _gate(RecoveredPoses(
+                w2c_rot, "ok", f"rotation only: SfM {result.reason}; {note}; translation "
+                "undefined", result.num_models, config, kind="rotation_only", trials=verdicts,
+                init_rules=result.init_rules, timings=timings,
+            ), conf)
+            if rot_result.status == "ok":
+                return rot_result
+    return result
 
 
 def _gate(result: RecoveredPoses, conf: PoseRecoveryConfig) -> RecoveredPoses:
