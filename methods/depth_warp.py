@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from methods.base import GenerationRequest, GenerationResult, Method, MethodUnavailable
+from trajattn.trajectories import OCCLUSION_RTOL
 from trajattn.warp import warp_image, warp_video_frames
 
 _INPAINT = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
@@ -27,7 +28,7 @@ class DepthWarp(Method):
     default_conf = {
         "inpaint": "telea",  # OpenCV inpainting: "telea" or "ns"
         "inpaint_radius": 3,  # pixels
-        "occlusion_rtol": 0.03,  # relative depth tolerance of the z-buffer test
+        "occlusion_rtol": OCCLUSION_RTOL,  # z-buffer tolerance: Alg. 3's, one set everywhere
     }
 
     def generate(self, request: GenerationRequest) -> GenerationResult:

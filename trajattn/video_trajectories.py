@@ -21,7 +21,7 @@ import numpy as np
 
 from benchmark.cameras import CameraPath
 from trajattn.tracking import PointTracker, PointTracks
-from trajattn.trajectories import relative_w2c, trajectories_from_depth
+from trajattn.trajectories import OCCLUSION_RTOL, relative_w2c, trajectories_from_depth
 
 #: Depth is interpolated bilinearly between four pixels unless their depths differ by more
 #: than this fraction (a depth edge): then the nearest pixel's depth is used, so a point on an
@@ -67,7 +67,7 @@ def combine_with_camera(
     depths: np.ndarray,
     K: np.ndarray,
     offsets: np.ndarray,
-    occlusion_rtol: float = 0.03,
+    occlusion_rtol: float = OCCLUSION_RTOL,
 ) -> PointTracks:
     r"""Alg. 4 steps 3-6: move tracked points by the camera offset of their own frame.
 
@@ -127,7 +127,7 @@ def trajectories_from_video(
     new_camera: CameraPath,
     tracker: PointTracker,
     stride: int = 4,
-    occlusion_rtol: float = 0.03,
+    occlusion_rtol: float = OCCLUSION_RTOL,
 ) -> tuple[PointTracks, PointTracks]:
     r"""Paper Alg. 4: track the frame-0 grid through ``video`` and move it along ``new_camera``.
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from trajattn.trajectories import _check_inputs, reproject_depth
+from trajattn.trajectories import OCCLUSION_RTOL, _check_inputs, reproject_depth
 
 #: Fixed-point iterations of the inverse mapping; converges geometrically for the local
 #: magnifications of camera paths (0.5x to 1.9x).
@@ -51,7 +51,7 @@ def warp_image(
     depth: np.ndarray,
     K: np.ndarray,
     w2c: np.ndarray,
-    occlusion_rtol: float = 0.03,
+    occlusion_rtol: float = OCCLUSION_RTOL,
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Warp ``image`` (frame 0 of the path) into every frame of the path.
 
@@ -60,7 +60,8 @@ def warp_image(
         depth: (H, W) z-depth of the frame-0 view.
         K: (3, 3) intrinsics shared by all frames.
         w2c: (F, 4, 4) world-to-camera per frame.
-        occlusion_rtol: relative depth tolerance of the occlusion test.
+        occlusion_rtol: relative depth tolerance of the occlusion test (Alg. 3's, so that warps
+            and trajectories agree on what is occluded).
 
     Returns:
         warped (F, H, W, C) float32 (zeros in holes) and valid (F, H, W) bool.
@@ -118,7 +119,7 @@ def warp_video_frames(
     depths: np.ndarray,
     K: np.ndarray,
     offsets: np.ndarray,
-    occlusion_rtol: float = 0.03,
+    occlusion_rtol: float = OCCLUSION_RTOL,
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Re-shoot a video frame by frame: frame f warped with its own depth by the camera
     offset ``offsets[f]`` (its camera -> the new camera of frame f), each as the two-frame
