@@ -129,7 +129,8 @@ FOOTNOTE = (
     "consecutive frames (RMSE; rotation in degrees); translations in units of the scene's "
     "median depth. Mean [95% bootstrap CI] over runs whose poses registered for >= 80% of "
     "frames; 'failed' counts the other runs (generation, COLMAP or alignment failures), which "
-    "are excluded from the means. Pure-rotation paths have no ATE. FID: one value per method "
+    "are excluded from the means. Pure-rotation paths have no ATE (their rotations come from "
+    "homographies when SfM finds no model). FID: one value per method "
     "and frame count over all its generated frames (no CI); '-' where it was not computed. "
     "PSNR/SSIM: frames 1.. against the exact render of the path (synthetic suites only)."
 )
