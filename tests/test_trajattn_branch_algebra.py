@@ -11,7 +11,12 @@ import pytest
 import torch
 from diffusers.models.attention_processor import Attention
 
-from trajattn.attention import _attend, _attend_along_trajectories, _commutes_with_sampling
+from trajattn.attention import (
+    _attend,
+    _attend_along_trajectories,
+    _commutes_with_sampling,
+    official_sequence_length,
+)
 from trajattn.sampling import build_trajectory_index, gather_tokens, scatter_back
 
 B, F, H_LAT, W_LAT, C, HEADS = 2, 4, 4, 6, 16, 2
@@ -43,7 +48,9 @@ def test_projections_around_sampling_are_exact(mode, masked, mixed):
     index, attn, hidden = setup(mode, num=12)  # 12 trajectories leave cells uncovered
     assert _commutes_with_sampling(attn)
     key_mask = index.key_mask(B) if masked else None
-    out, _ = _attend(attn, gather_tokens(hidden, index), key_mask, mixed)
+    # compat mode: the official view(B*h*w, -1, ...), N F / (h w) tokens per sequence
+    length = official_sequence_length(B * 12, F, B * H_LAT * W_LAT) if mixed else None
+    out, _ = _attend(attn, gather_tokens(hidden, index), key_mask, mixed, mixed_length=length)
     ref, ref_cov = scatter_back(out, index)
     got, covered, _ = _attend_along_trajectories(attn, hidden, index, key_mask, mixed)
     assert torch.equal(covered, ref_cov) and not covered.all()
@@ -60,3 +67,18 @@ def test_biased_qkv_takes_the_direct_path():
     got, _, probs = _attend_along_trajectories(attn, hidden, index, want_probs=True)
     out, ref_probs = _attend(attn, gather_tokens(hidden, index), want_probs=True)
     assert torch.equal(got, scatter_back(out, index)[0]) and torch.equal(probs, ref_probs)
+
+
+def test_wrapped_projections_take_the_direct_path():
+    class Scaled(torch.nn.Linear):  # stands in for a LoRA / quantised layer
+        def forward(self, x):
+            return super().forward(x) * 2
+
+    index, attn, hidden = setup("nearest", num=12)
+    wrapped = Scaled(C, C, bias=False)
+    wrapped.load_state_dict(attn.to_q.state_dict())
+    attn.to_q = wrapped
+    assert not _commutes_with_sampling(attn)
+    got, _, _ = _attend_along_trajectories(attn, hidden, index)
+    ref = scatter_back(_attend(attn, gather_tokens(hidden, index))[0], index)[0]
+    torch.testing.assert_close(got, ref)

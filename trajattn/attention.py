@@ -212,9 +212,13 @@ def _commutes_with_sampling(attn: Attention) -> bool:
 
     q/k/v are linear without bias, so ``to_q(gather(h)) == gather(to_q(h))`` (zero tokens stay
     zero); ``to_out`` is affine, so it commutes with the count-normalised mean on covered
-    cells (its bias is then masked to keep uncovered cells 0). Dropout breaks the identity.
+    cells (its bias is then masked to keep uncovered cells 0). Dropout breaks the identity;
+    layers other than plain ``nn.Linear`` (LoRA, quantised) take the direct path, since the
+    fast one reads their ``weight`` and ``bias`` only.
     """
-    no_bias = all(getattr(attn, n).bias is None for n in ("to_q", "to_k", "to_v"))
+    layers = [getattr(attn, n) for n in ("to_q", "to_k", "to_v")] + [attn.to_out[0]]
+    plain = all(type(layer) is torch.nn.Linear for layer in layers)
+    no_bias = plain and all(layer.bias is None for layer in layers[:3])
     dropout = attn.to_out[1]
     inert = not isinstance(dropout, torch.nn.Dropout) or dropout.p == 0 or not dropout.training
     return no_bias and inert
