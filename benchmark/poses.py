@@ -87,7 +87,7 @@ class PoseRecoveryConfig:
         """The protocol before issue 13: one trial, relaxed rules, no checks, full-size SIFT."""
         base = dict(num_trials=1, init_rules="relaxed", plausibility=False,
                     rotation_fallback=False, max_image_size=0, max_num_features=8192,
-                    matcher="exhaustive")
+                    matcher="exhaustive", sift_first_octave=-1)
         base.update(overrides)
         return cls(**base)
 
