@@ -160,9 +160,9 @@ def _hard_texture(
 def _push_far_wall(scene: SyntheticScene, factor: float) -> list[Rect]:
     """The scene's rectangles with the far wall (+y, ahead of the base camera) moved
     ``factor`` times as far from the camera, the side walls, floor and ceiling extended."""
-    lo, hi = scene.room_bounds
     cam_y = scene.base_center[1]
-    old = hi[1]
+    # the wall planes themselves (room_bounds would include the walls' overlap margins)
+    old = max(r.coord for r in scene.rects if r.kind == "wall" and r.axis == 1)
     new = cam_y + factor * (old - cam_y)
     out = []
     for r in scene.rects:
