@@ -306,6 +306,7 @@ def camera_pose_errors(
         return failed(f"evo returned non-finite errors {values}")
     return PoseErrors("ok", None, *values, num_frames, n, n / num_frames)
 
+
 def rotation_only_errors(
     gt_w2c: np.ndarray, est_w2c: EstPoses, min_registered: float = 0.8
 ) -> PoseErrors:
@@ -341,7 +342,6 @@ def rotation_only_errors(
             "rotation-only poses (no SfM model: homographies explain the matches) but the "
             "ground-truth camera translates: ATE and translation undefined")
     return PoseErrors(status, why, None, None, float(rot), num_frames, n, n / num_frames)
-
 
 
 # --------------------------------------------------------------------------------------------
