@@ -76,3 +76,26 @@ def test_gradient_checkpointing_trains_with_every_trajectory(clips, tmp_path):
     result = train(_config(clips, tmp_path / "ckpt", steps=1, gradient_checkpointing=True))
     assert result["step"] == 1 and np.isfinite(result["losses"][0])
     assert any(".traj_attn.to_out." in n for n in _state(tmp_path / "ckpt"))
+
+
+def test_both_trainers_take_their_config_fields_as_flags():
+    """The SVD and Wan trainers share one command line: a flag per config field, booleans as
+    switches, --no-resume."""
+    from trajattn.train import TrainConfig, run_training_cli
+    from trajattn.wan.train import WanTrainConfig
+
+    for config_cls in (TrainConfig, WanTrainConfig):
+        seen = {}
+
+        def fake_train(config, resume):
+            seen.update(config=config, resume=resume)
+            return {"step": 3}
+
+        argv = ["--data", "clips", "--out", "runs/x", "--steps", "7", "--tiny", "--no-resume"]
+        assert run_training_cli(config_cls, fake_train, "trainer", argv) == 0
+        assert isinstance(seen["config"], config_cls)
+        assert (seen["config"].data, seen["config"].out) == ("clips", "runs/x")
+        assert seen["config"].steps == 7 and seen["config"].tiny is True
+        assert seen["resume"] is False
+        with pytest.raises(SystemExit):  # --data and --out are required
+            run_training_cli(config_cls, fake_train, "trainer", ["--steps", "1"])

@@ -24,7 +24,7 @@ import argparse
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -354,9 +354,15 @@ def train(config: TrainConfig, resume: bool = True) -> dict[str, Any]:
     return {"step": step, "losses": losses}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    defaults = TrainConfig(data="", out="")
+def run_training_cli(
+    config_cls: type, train_fn: Callable[..., dict[str, Any]], description: str,
+    argv: Sequence[str] | None = None,
+) -> int:
+    """Command line of a trainer: one flag per field of its config dataclass (``data`` and
+    ``out`` required, booleans as switches) plus ``--no-resume``; shared by the SVD and Wan
+    trainers so both take the same flags the same way."""
+    parser = argparse.ArgumentParser(description=description)
+    defaults = config_cls(data="", out="")
     for name, value in asdict(defaults).items():
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
@@ -368,9 +374,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = vars(parser.parse_args(argv))
     no_resume = args.pop("no_resume")
     logging.basicConfig(level=logging.INFO)
-    result = train(TrainConfig(**args), resume=not no_resume)
+    result = train_fn(config_cls(**args), resume=not no_resume)
     print(f"trained to step {result['step']}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_training_cli(TrainConfig, train, __doc__.split("\n\n")[0], argv)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ exactly.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -34,7 +33,13 @@ import PIL.Image
 import torch
 
 from trajattn.attention import TrajectoryAttentionConfig
-from trajattn.train import clip_trajectories, latest_checkpoint, list_clips, read_clip
+from trajattn.train import (
+    clip_trajectories,
+    latest_checkpoint,
+    list_clips,
+    read_clip,
+    run_training_cli,
+)
 from trajattn.wan.attention import (
     apply_trajectory_attention,
     freeze_except_trainable,
@@ -275,22 +280,7 @@ def train(config: WanTrainConfig, resume: bool = True) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    defaults = WanTrainConfig(data="", out="")
-    for name, value in asdict(defaults).items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(value, bool):
-            parser.add_argument(flag, action="store_true", default=value)
-        else:
-            parser.add_argument(flag, type=type(value), default=value,
-                                required=name in ("data", "out"))
-    parser.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints")
-    args = vars(parser.parse_args(argv))
-    no_resume = args.pop("no_resume")
-    logging.basicConfig(level=logging.INFO)
-    result = train(WanTrainConfig(**args), resume=not no_resume)
-    print(f"trained to step {result['step']}")
-    return 0
+    return run_training_cli(WanTrainConfig, train, __doc__.split("\n\n")[0], argv)
 
 
 if __name__ == "__main__":
