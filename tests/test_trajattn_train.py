@@ -87,7 +87,7 @@ def test_both_trainers_take_their_config_fields_as_flags():
     for config_cls in (TrainConfig, WanTrainConfig):
         seen = {}
 
-        def fake_train(config, resume):
+        def fake_train(config, resume, seen=seen):
             seen.update(config=config, resume=resume)
             return {"step": 3}
 
