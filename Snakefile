@@ -5,9 +5,9 @@ import re
 import shlex
 import sys
 
-from benchmark.generate import check_method_names, preset_resources
-from benchmark.paper_tables import tables_for_suite
-from benchmark.suites import check_results_folder, load_suite, validate
+from benchmark.stages.generate import check_method_names, preset_resources
+from benchmark.reporting.paper_tables import tables_for_suite
+from benchmark.config.suites import check_results_folder, load_suite, validate
 
 
 configfile: "configs/config.yaml"
@@ -42,7 +42,7 @@ PYTHON = shlex.quote(sys.executable)
 TRAJBENCH = f"{PYTHON} -m benchmark.cli"
 RUN = R + "/{method}/f{frames}/{scene}__{camera}/seed{seed}"
 # Snakemake `benchmark:` files (wall s, cpu_time, max_rss per job), one folder per rule:
-# `python -m benchmark.bench_workflow <results>/<suite>` sums them by rule.
+# `python -m bench.workflow <results>/<suite>` sums them by rule.
 BENCH = R + "/benchmarks"
 # Video suites re-shoot an input video per scene and frame count (paper Table 2); editing
 # suites keep its motion from an edited first frame (paper Sec. 4.3).
@@ -397,7 +397,7 @@ rule paper_table:
     benchmark:
         BENCH + "/paper_table/{name}.tsv"
     shell:
-        "{PYTHON} -m benchmark.paper_tables --summary {input:q} --table {wildcards.name} "
+        "{PYTHON} -m benchmark.reporting.paper_tables --summary {input:q} --table {wildcards.name} "
         "--out {R:q}/tables --suite {SUITE.name} > {log:q} 2>&1"
 
 
@@ -455,7 +455,7 @@ rule attention:
     params:
         scene=lambda wc: attention_clip().scene,
     shell:
-        "{PYTHON} -m benchmark.attention_maps --preset {wildcards.method:q} --suite {SUITE.path:q} "
+        "{PYTHON} -m benchmark.stages.attention_maps --preset {wildcards.method:q} --suite {SUITE.path:q} "
         "--scene {params.scene} --scene-dir {R:q}/scenes/{params.scene} "
         "--camera {input.camera:q} --out \"$(dirname {output.png:q})\" --card-if-unavailable "
         "> {log:q} 2>&1"

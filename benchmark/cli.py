@@ -26,7 +26,7 @@ def _cmd_methods(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_method(args: argparse.Namespace) -> int:
-    from benchmark.conformance import check_method
+    from benchmark.stages.conformance import check_method
 
     checks = check_method(args.name, args.suite, num_frames=args.num_frames)
     for check in checks:
@@ -35,12 +35,12 @@ def _cmd_check_method(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare_scene(args: argparse.Namespace) -> int:
-    from benchmark.scenes import prepare_synthetic_scene
-    from benchmark.suites import load_suite
+    from benchmark.config.suites import load_suite
+    from benchmark.sources.scenes import prepare_synthetic_scene
 
     suite = load_suite(args.suite)
     if not suite.is_synthetic:
-        from benchmark.real_images import prepare_image_scene
+        from benchmark.sources.real_images import prepare_image_scene
 
         prepare_image_scene(suite, args.scene, args.out)
     else:
@@ -49,7 +49,7 @@ def _cmd_prepare_scene(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch_image(args: argparse.Namespace) -> int:
-    from benchmark.real_images import fetch_image
+    from benchmark.sources.real_images import fetch_image
 
     fetch_image(args.url, args.sha256, args.out)
     return 0
@@ -57,11 +57,11 @@ def _cmd_fetch_image(args: argparse.Namespace) -> int:
 
 def _cmd_make_camera(args: argparse.Namespace) -> int:
     from benchmark.cameras import CameraFileError, save_camera_path, save_unavailable_camera
-    from benchmark.scenes import load_scene_view, make_scene_camera
+    from benchmark.sources.scenes import load_scene_view, make_scene_camera
 
     scene = load_scene_view(args.scene_dir)
     if args.video_dir is not None:
-        from benchmark.videos import compose_camera, load_video
+        from benchmark.sources.videos import compose_camera, load_video
 
         try:
             video = load_video(args.video_dir)
@@ -77,24 +77,24 @@ def _cmd_make_camera(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare_video(args: argparse.Namespace) -> int:
-    from benchmark.scenes import load_scene_view
-    from benchmark.suites import load_suite
+    from benchmark.config.suites import load_suite
+    from benchmark.sources.scenes import load_scene_view
 
     suite = load_suite(args.suite)
     if suite.is_synthetic:
-        from benchmark.videos import prepare_synthetic_video
+        from benchmark.sources.videos import prepare_synthetic_video
 
         scene = load_scene_view(args.scene_dir)
         prepare_synthetic_video(suite, scene, args.scene, args.frames, args.out)
     else:
-        from benchmark.real_videos import prepare_real_video
+        from benchmark.sources.real_videos import prepare_real_video
 
         prepare_real_video(suite, args.scene_dir, args.scene, args.frames, args.out)
     return 0
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from benchmark.generate import run_generation
+    from benchmark.stages.generate import run_generation
 
     meta = run_generation(
         args.method, args.scene_dir, args.camera_file, args.seed, args.out, args.video_dir,
@@ -105,7 +105,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_poses(args: argparse.Namespace) -> int:
-    from benchmark.poses import PoseRecoveryConfig, run_poses
+    from benchmark.sfm.poses import PoseRecoveryConfig, run_poses
 
     conf = PoseRecoveryConfig(
         matcher=args.matcher, mapper=args.mapper, num_threads=args.threads, seed=args.seed
@@ -116,7 +116,7 @@ def _cmd_poses(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from benchmark.score import score_run
+    from benchmark.stages.score import score_run
 
     out = score_run(args.run_dir, args.camera_file, args.reference_dir,
                     video_dir=args.video_dir, edit_dir=args.edit_dir)
@@ -125,15 +125,15 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 def _cmd_render_reference(args: argparse.Namespace) -> int:
-    from benchmark.score import render_reference
+    from benchmark.stages.score import render_reference
 
     render_reference(args.scene_dir, args.camera_file, args.out, args.edit_dir)
     return 0
 
 
 def _cmd_prepare_edit(args: argparse.Namespace) -> int:
-    from benchmark.editing import prepare_edit
-    from benchmark.suites import load_suite
+    from benchmark.config.suites import load_suite
+    from benchmark.sources.editing import prepare_edit
 
     suite = load_suite(args.suite)
     if not suite.is_editing:
@@ -145,8 +145,8 @@ def _cmd_prepare_edit(args: argparse.Namespace) -> int:
 def _cmd_fid(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from benchmark.fid import suite_fid
     from benchmark.io import atomic_write_text
+    from benchmark.stages.fid import suite_fid
 
     rows = suite_fid(args.results, args.methods, reference=args.reference)
     columns = ["method", "num_frames", "fid", "kid", "num_gen", "num_ref", "num_runs",
@@ -158,7 +158,7 @@ def _cmd_fid(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch_weights(args: argparse.Namespace) -> int:
-    from benchmark.weights import fetch_weights
+    from benchmark.stages.weights import fetch_weights
 
     for line in fetch_weights(args.names):
         print(line)
@@ -166,14 +166,14 @@ def _cmd_fetch_weights(args: argparse.Namespace) -> int:
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
-    from benchmark.previews import run_preview
+    from benchmark.stages.previews import run_preview
 
     print(run_preview(args.run_dir, args.reference_dir, args.scene_dir, args.out, args.fps))
     return 0
 
 
 def _cmd_aggregate(args: argparse.Namespace) -> int:
-    from benchmark.report import aggregate_suite
+    from benchmark.reporting.report import aggregate_suite
 
     aggregate_suite(
         args.results, args.out, args.title or Path(args.results).name, args.metrics, args.table

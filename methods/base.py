@@ -99,7 +99,7 @@ class GenerationRequest:
     def camera_offsets(self) -> np.ndarray:
         r"""Video requests: per-frame offsets ``M_f = camera.w2c[f] @ inv(video_camera.w2c[f])``
         from the input video's camera of frame f to the re-shot camera of frame f (the harness
-        composes the re-shot path as ``M_f @ w2c_video_f``, :mod:`benchmark.videos`).
+        composes the re-shot path as ``M_f @ w2c_video_f``, :mod:`benchmark.sources.videos`).
 
         Returns:
             (F, 4, 4) float64.

@@ -2,7 +2,7 @@
 
 Its frames are the exact truth, so its pose errors are what pose recovery and the metrics
 themselves cost. It only works on synthetic scenes; anywhere else it says so. On editing
-suites the harness hands it the *edited* scene (:mod:`benchmark.editing`), so it renders the
+suites the harness hands it the *edited* scene (:mod:`benchmark.sources.editing`), so it renders the
 exact edited video along the original video's cameras: the editing task's upper bound.
 """
 
@@ -23,7 +23,7 @@ class GroundTruthRender(Method):
                 "'synthetic-video' or 'synthetic-editing'); this clip "
                 "comes from a real image, whose other views cannot be rendered"
             )
-        from benchmark.synthetic import render_frames
+        from benchmark.sources.synthetic import render_frames
 
         cam = request.camera
         frames, _ = render_frames(request.scene, cam.K, cam.w2c, cam.width, cam.height)

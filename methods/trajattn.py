@@ -29,7 +29,7 @@ attends along the trajectories (see :mod:`trajattn.nvs_guidance` for the other d
 Every run returns the trajectories it was conditioned on, subsampled to a
 ``trajectory_extras_stride`` grid of the output frames (``extras``: ``tracks (F, L, 2)`` in the
 output frames' pixels, ``visible (F, L)``), so the score stage can measure whether the video
-follows them (``traj_epe``, :mod:`benchmark.score`).
+follows them (``traj_epe``, :mod:`benchmark.stages.score`).
 
 ``tiny: true`` swaps SVD for a tiny random pipeline (:mod:`trajattn.tiny`): it runs on a CPU
 in seconds and checks the wiring only (its frames are noise).
@@ -242,7 +242,7 @@ class TrajectoryAttentionMethod(Method):
     ) -> dict[str, np.ndarray]:
         """The conditioning ``tracks``/``visible`` on a coarser grid (every ``step``-th point
         of the row-major conditioning grid in x and y); records the grid's stride in info."""
-        from benchmark.track_metrics import grid_subsample
+        from benchmark.metrics.tracks import grid_subsample
 
         wanted = self.conf["trajectory_extras_stride"]
         if wanted is None:

@@ -208,7 +208,7 @@ class WanTrajectoryAttentionMethod(Method):
     ) -> tuple[dict[str, np.ndarray], int | None]:
         """The conditioning trajectories on a coarser grid (every ``step``-th row/column of
         the row-major stride-``stride`` grid) and that grid's stride."""
-        from benchmark.track_metrics import grid_subsample
+        from benchmark.metrics.tracks import grid_subsample
 
         wanted = self.conf["trajectory_extras_stride"]
         if wanted is None:

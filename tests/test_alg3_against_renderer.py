@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.camera_paths import make_camera_path
+from benchmark.cameras.paths import make_camera_path
 from benchmark.metrics import masked_psnr
-from benchmark.synthetic import canonical_K, cast_rays, make_scene, render, render_frames
+from benchmark.sources.synthetic import canonical_K, cast_rays, make_scene, render, render_frames
 from methods import create_method
 from methods.base import GenerationRequest
 from trajattn.trajectories import trajectories_from_depth

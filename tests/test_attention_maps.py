@@ -1,4 +1,4 @@
-"""Fig. 2-style attention maps (benchmark.attention_maps) on the tiny random pipeline."""
+"""Fig. 2-style attention maps (benchmark.stages.attention_maps) on the tiny random pipeline."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.attention_maps import (
+from benchmark.cameras import CameraPath
+from benchmark.stages.attention_maps import (
     AttentionMaps,
     attention_figure,
     collect_attention_maps,
@@ -18,7 +19,6 @@ from benchmark.attention_maps import (
     resolve_steps,
     save_maps,
 )
-from benchmark.cameras import CameraPath
 from methods.base import GenerationRequest
 from trajattn.attention import TrajectoryAttentionConfig, capture_attention_maps, temporal_blocks
 from trajattn.tiny import build_tiny_pipeline
@@ -278,7 +278,7 @@ def test_cli_reports_unavailable_model(tmp_path, capsys, monkeypatch):
 
 
 def test_real_suite_needs_scene_dir():
-    from benchmark.attention_maps import scene_request
+    from benchmark.stages.attention_maps import scene_request
 
     with pytest.raises(ValueError, match="--scene-dir"):
         with scene_request("paper-image-230", "anything", "orbit_left_15deg", 4):

@@ -7,7 +7,7 @@ import argparse
 import pytest
 import torch
 
-from benchmark import bench_trajattn as bench
+from bench import trajattn as bench
 from trajattn.sampling import build_trajectory_index
 
 

@@ -1,4 +1,4 @@
-"""Wall time by rule from Snakemake's benchmark files (benchmark.bench_workflow), and the
+"""Wall time by rule from Snakemake's benchmark files (bench.workflow), and the
 workflow's benchmark directives and per-clip grouping in dry runs."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.bench_workflow import by_rule, elapsed_from_log, main, read_benchmarks
+from bench.workflow import by_rule, elapsed_from_log, main, read_benchmarks
 
 ROOT = Path(__file__).resolve().parent.parent
 

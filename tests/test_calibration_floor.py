@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from benchmark.calibration import floor_footnote, load_floor, summarise, write_floor
-from benchmark.tables import write_tables
+from benchmark.reporting.tables import write_tables
+from benchmark.stages.calibration import floor_footnote, load_floor, summarise, write_floor
 
 
 def _row(setting, scene, camera, ate, rot=0.01, flagged=False, seed=0):
@@ -32,7 +32,7 @@ def test_summary_excludes_flagged_runs_and_reports_the_seed_ratio():
 def test_floor_file_round_trip_and_footnote_at_the_nearest_setting(tmp_path):
     rows = [_row("448x256x14", "a", "orbit", 0.5), _row("1024x576x25", "a", "orbit", 0.05)]
     path = tmp_path / "floor.yaml"
-    write_floor(summarise(rows), "python -m benchmark.calibration --write-floor", path)
+    write_floor(summarise(rows), "python -m benchmark.stages.calibration --write-floor", path)
     assert load_floor(path)["command"].endswith("--write-floor")
     note = floor_footnote(1024, 576, [25, 14], path)
     assert "25 frames: ATE median 0.05%" in note and "1024x576x25" in note

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.camera_paths import make_camera_path
+from benchmark.cameras.paths import make_camera_path
 from benchmark.io import write_frames
 from benchmark.metrics import cami2v_errors, rotation_only_errors
-from benchmark.poses import recover_poses
-from benchmark.synthetic import canonical_K, make_scene, render, render_frames
+from benchmark.sfm.poses import recover_poses
+from benchmark.sources.synthetic import canonical_K, make_scene, render, render_frames
 
 W, H, F = 320, 180, 6
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.synthetic import SyntheticScene, canonical_K, render_depth
-from benchmark.synthetic_hard import HardScene, make_family_scene, make_hard_scene
+from benchmark.sources.synthetic import SyntheticScene, canonical_K, render_depth
+from benchmark.sources.synthetic_hard import HardScene, make_family_scene, make_hard_scene
 
 
 @pytest.fixture(scope="module")

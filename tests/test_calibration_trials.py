@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from benchmark import poses as poses_mod
-from benchmark.pose_trials import Trial, implausible_frames, select_trial
-from benchmark.poses import PoseRecoveryConfig, recover_poses
-from benchmark.synthetic import canonical_K
+from benchmark.sfm import poses as poses_mod
+from benchmark.sfm.poses import PoseRecoveryConfig, recover_poses
+from benchmark.sfm.trials import Trial, implausible_frames, select_trial
+from benchmark.sources.synthetic import canonical_K
 
 F = 14
 

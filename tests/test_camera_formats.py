@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from benchmark.camera_paths import make_camera_path
 from benchmark.cameras import CameraPath, read_realestate10k
+from benchmark.cameras.paths import make_camera_path
 from methods.camera_formats import camera_flow, cameractrl_rows, motionctrl_rt, plucker_embedding
 
 K = np.array([[100.0, 0, 2.5], [0, 100.0, 1.5], [0, 0, 1]])

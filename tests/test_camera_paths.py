@@ -1,4 +1,4 @@
-"""Tests for benchmark.camera_paths against hand-derived pinhole projections."""
+"""Tests for benchmark.cameras.paths against hand-derived pinhole projections."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from benchmark.camera_paths import (
+from benchmark.cameras import CameraPath
+from benchmark.cameras.paths import (
     MOTIONS,
     MotionSpec,
     camera_name,
@@ -16,7 +17,6 @@ from benchmark.camera_paths import (
     parse_camera_name,
     relative_c2w,
 )
-from benchmark.cameras import CameraPath
 
 FX, FY, CX, CY = 500.0, 400.0, 320.0, 240.0
 K = np.array([[FX, 0.0, CX], [0.0, FY, CY], [0.0, 0.0, 1.0]])

@@ -15,9 +15,9 @@ import pytest
 import torch
 from diffusers import UNetSpatioTemporalConditionModel
 
-from benchmark.camera_paths import make_camera_path
 from benchmark.cameras import CameraPath
-from benchmark.generate import load_preset
+from benchmark.cameras.paths import make_camera_path
+from benchmark.stages.generate import load_preset
 from methods import cameractrl_model as cm
 from methods import create_method
 from methods.base import GenerationRequest, MethodUnavailable

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import methods
-from benchmark.conformance import check_method
+from benchmark.stages.conformance import check_method
 from methods.base import GenerationResult, Method
 
 

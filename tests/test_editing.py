@@ -13,14 +13,14 @@ import pytest
 import yaml
 
 from benchmark.cameras import load_camera_path
-from benchmark.editing import Recolour, edited_scene, edited_surfaces, load_edit, parse_edit
+from benchmark.config.suites import SuiteError, load_suite
 from benchmark.io import read_frames, write_frames
-from benchmark.poses import RecoveredPoses, save_poses
-from benchmark.scenes import load_scene_view
-from benchmark.score import score_run
-from benchmark.suites import SuiteError, load_suite
-from benchmark.synthetic import render
-from benchmark.videos import load_video
+from benchmark.sfm.poses import RecoveredPoses, save_poses
+from benchmark.sources.editing import Recolour, edited_scene, edited_surfaces, load_edit, parse_edit
+from benchmark.sources.scenes import load_scene_view
+from benchmark.sources.synthetic import render
+from benchmark.sources.videos import load_video
+from benchmark.stages.score import score_run
 from tests.test_workflow import ROOT, _snakemake
 from trajattn.trajectories import trajectories_from_depth
 

@@ -1,7 +1,7 @@
-"""FID/KID through clean-fid (benchmark/fid.py): known properties and hand-computed values.
+"""FID/KID through clean-fid (benchmark/stages/fid.py): known properties and hand-computed values.
 
 The real code path (clean-fid's loader, clean resize, batch call and distances) runs with a
-random-weight Inception (benchmark.fid.random_inception_extractor, tiny input and feature
+random-weight Inception (benchmark.stages.fid.random_inception_extractor, tiny input and feature
 size for speed) or with a hand-checkable colour extractor. Upstream facts are from
 clean-fid 0.1.35 (cleanfid/fid.py, cleanfid/features.py, cleanfid/downloads_helper.py).
 """
@@ -16,8 +16,8 @@ import pytest
 import torch
 from scipy import ndimage
 
-from benchmark import fid as F
 from benchmark.io import atomic_write_text, write_frames, write_png
+from benchmark.stages import fid as F
 
 #: Feature size of the random extractor in these tests: FID needs more frames than features
 #: (full-rank covariances), and sqrtm is cubic in it.
@@ -407,8 +407,8 @@ def test_fid_rows_reach_the_paper_table(tmp_path, extractor):
     """What `trajbench fid` writes is what the table shows, with the footnote's counts."""
     import pandas as pd
 
-    from benchmark.report import load_fid_rows, merge_fid
-    from benchmark.tables import write_tables
+    from benchmark.reporting.report import load_fid_rows, merge_fid
+    from benchmark.reporting.tables import write_tables
 
     fabricated_suite(tmp_path)
     rows = F.suite_fid(tmp_path, ["gt_render", "static"], extractor=extractor, device="cpu")

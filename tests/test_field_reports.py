@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmark.suites import SuiteError, check_results_folder, load_schema, load_suite, validate
+from benchmark.config.suites import (
+    SuiteError,
+    check_results_folder,
+    load_schema,
+    load_suite,
+    validate,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "data" / "tiny-suite.yaml"
@@ -220,7 +226,7 @@ def _run(folder: Path, identity: dict | None, metrics: dict) -> Path:
 
 def test_aggregate_reads_a_runs_identity_from_its_metadata_not_its_folder(tmp_path):
     """Folder names that would split wrongly ('a__b__c', 'seedX') do not matter."""
-    from benchmark.aggregate import collect
+    from benchmark.reporting.aggregate import collect
 
     identity = {"method": "m1", "num_frames": 14, "scene": "a.b", "camera": "orbit_left_15deg",
                 "seed": 3}
@@ -234,7 +240,7 @@ def test_aggregate_reads_a_runs_identity_from_its_metadata_not_its_folder(tmp_pa
 
 
 def test_aggregate_refuses_a_run_whose_identity_is_not_recorded(tmp_path):
-    from benchmark.aggregate import collect
+    from benchmark.reporting.aggregate import collect
 
     file = _run(tmp_path / "m" / "f8" / "s__c" / "seed0", None,
                 {"method": "m", "seed": 0, "num_frames": 8, "status": "ok"})
@@ -246,7 +252,7 @@ def test_aggregate_refuses_a_run_whose_identity_is_not_recorded(tmp_path):
 def test_generation_records_the_runs_identity(tmp_path):
     """meta.json says what the run is, also when its camera file records no path."""
     from benchmark.cameras import save_unavailable_camera
-    from benchmark.generate import run_generation
+    from benchmark.stages.generate import run_generation
 
     camera = tmp_path / "cameras" / "f12" / "my.scene" / "orbit_left_15deg.json"
     save_unavailable_camera("no cameras for this clip", camera)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.camera_paths import make_camera_path
-from benchmark.synthetic import canonical_K, make_scene, render, render_frames
+from benchmark.cameras.paths import make_camera_path
+from benchmark.sources.synthetic import canonical_K, make_scene, render, render_frames
 from trajattn.flow_tracks import flow_trajectories
 from trajattn.trajectories import trajectories_from_depth
 

@@ -9,11 +9,11 @@ import pytest
 
 import methods
 from benchmark.cameras import save_camera_path
-from benchmark.generate import run_generation
-from benchmark.poses import run_poses
-from benchmark.scenes import load_scene_view, make_scene_camera, prepare_synthetic_scene
-from benchmark.score import score_run
-from benchmark.suites import load_suite
+from benchmark.config.suites import load_suite
+from benchmark.sfm.poses import run_poses
+from benchmark.sources.scenes import load_scene_view, make_scene_camera, prepare_synthetic_scene
+from benchmark.stages.generate import run_generation
+from benchmark.stages.score import score_run
 from methods.base import GenerationResult, Method, MethodUnavailable
 
 SUITE = """

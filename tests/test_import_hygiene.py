@@ -10,13 +10,13 @@ import sys
 # aggregation, tables and report.
 TORCH_FREE = (
     "benchmark.cli",
-    "benchmark.poses",
-    "benchmark.score",
+    "benchmark.sfm.poses",
+    "benchmark.stages.score",
     "benchmark.metrics",
-    "benchmark.aggregate",
-    "benchmark.tables",
-    "benchmark.paper_tables",
-    "benchmark.report",
+    "benchmark.reporting.aggregate",
+    "benchmark.reporting.tables",
+    "benchmark.reporting.paper_tables",
+    "benchmark.reporting.report",
 )
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from benchmark.camera_paths import make_camera_path
 from benchmark.cameras import CameraPath, write_tum
+from benchmark.cameras.paths import make_camera_path
 from benchmark.metrics import camera_pose_errors
 
 K = np.array([[500.0, 0, 320], [0, 500.0, 180], [0, 0, 1]])

@@ -15,8 +15,8 @@ import pytest
 import torch
 from diffusers import EulerDiscreteScheduler, StableVideoDiffusionPipeline
 
-from benchmark.camera_paths import make_camera_path
-from benchmark.generate import load_preset
+from benchmark.cameras.paths import make_camera_path
+from benchmark.stages.generate import load_preset
 from methods import create_method
 from methods.base import GenerationRequest, MethodUnavailable
 from methods.framing import fit_to_resolution

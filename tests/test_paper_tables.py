@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from benchmark.paper_tables import (
+from benchmark.reporting.paper_tables import (
     compare,
     load_paper_table,
     tables_for_suite,
@@ -97,8 +97,8 @@ def test_unpublished_rows_show_ours_beside_dashes(tmp_path):
 
 
 def test_trajattn_presets_official_and_exact_are_both_in_the_paper_suites():
-    from benchmark.generate import load_preset
-    from benchmark.suites import load_suite
+    from benchmark.config.suites import load_suite
+    from benchmark.stages.generate import load_preset
 
     assert load_preset("trajattn")["args"]["compat_mixed_pairs"] is True
     assert load_preset("trajattn_exact")["args"]["compat_mixed_pairs"] is False

@@ -7,17 +7,17 @@ import json
 import numpy as np
 import pytest
 
-from benchmark.camera_paths import make_camera_path
+from benchmark.cameras.paths import make_camera_path
 from benchmark.io import write_frames
 from benchmark.metrics import camera_pose_errors, rotation_only_errors
-from benchmark.poses import (
+from benchmark.sfm.poses import (
     PoseRecoveryConfig,
     load_poses,
     recover_poses,
     run_poses,
     save_poses,
 )
-from benchmark.synthetic import canonical_K, make_scene, render, render_frames
+from benchmark.sources.synthetic import canonical_K, make_scene, render, render_frames
 
 W, H, F = 320, 180, 8
 

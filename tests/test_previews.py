@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from benchmark.io import write_frames, write_png
-from benchmark.previews import run_preview, side_by_side, write_mp4
+from benchmark.stages.previews import run_preview, side_by_side, write_mp4
 
 
 def _clip(num: int = 6, h: int = 48, w: int = 64) -> np.ndarray:

@@ -77,7 +77,7 @@ PAPER_ENV = {"TRAJBENCH_SLURM_PARTITION": "all", "TRAJBENCH_SLURM_ACCOUNT": "004
 def paper_sample_targets(results: Path) -> list[str]:
     """metrics.json of one image and one path for every method at each of its frame counts
     in paper-image-230: every rule up to score, GPU and CPU methods, in a small DAG."""
-    from benchmark.suites import load_suite
+    from benchmark.config.suites import load_suite
 
     suite = load_suite("paper-image-230")
     scene, camera, seed = next(iter(suite.scenes)), next(iter(suite.cameras)), suite.seeds[0]

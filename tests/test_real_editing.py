@@ -14,17 +14,17 @@ import yaml
 
 from benchmark.cameras import CameraPath, camera_path_to_dict, save_camera_path
 from benchmark.cli import main as cli_main
-from benchmark.editing import fit_edited_frame, load_edit
-from benchmark.generate import run_generation
+from benchmark.config.suites import SuiteError, load_suite
 from benchmark.io import read_frames, read_image, write_npy, write_png
-from benchmark.poses import RecoveredPoses, save_poses
-from benchmark.real_images import center_crop_resize
-from benchmark.real_videos import read_clip
-from benchmark.scenes import load_scene_view
-from benchmark.score import score_run
-from benchmark.suites import SuiteError, load_suite
-from benchmark.synthetic import canonical_K
-from benchmark.videos import InputVideo, compose_camera, write_video
+from benchmark.sfm.poses import RecoveredPoses, save_poses
+from benchmark.sources.editing import fit_edited_frame, load_edit
+from benchmark.sources.real_images import center_crop_resize
+from benchmark.sources.real_videos import read_clip
+from benchmark.sources.scenes import load_scene_view
+from benchmark.sources.synthetic import canonical_K
+from benchmark.sources.videos import InputVideo, compose_camera, write_video
+from benchmark.stages.generate import run_generation
+from benchmark.stages.score import score_run
 from tests.test_workflow import ROOT, _snakemake
 
 GREY = 128
@@ -169,7 +169,7 @@ def test_edit_stage_rejects_a_wrong_checksum_or_framing(grey_clip, tmp_path_fact
     tmp_path, edited_file = grey_clip
     suite = load_suite(write_suite(tmp_path, [{**CLIP, "edited_image": {
         "url": edited_file.as_uri(), "sha256": "f" * 64}}]))
-    from benchmark.editing import prepare_edit
+    from benchmark.sources.editing import prepare_edit
 
     with pytest.raises(ValueError, match="does not match the suite's"):
         prepare_edit(suite, "clip", tmp_path / "scene", tmp_path / "edit")
@@ -204,7 +204,7 @@ def test_real_edit_generates_and_scores_without_an_exact_video(tmp_path):
     spec = {"url": (tmp_path / "edited.png").as_uri(), "sha256": sha256(tmp_path / "edited.png")}
     suite = load_suite(write_suite(tmp_path, [{**CLIP, "edited_image": spec}],
                                    width=WIDTH, height=HEIGHT, num_frames=len(frames)))
-    from benchmark.editing import prepare_edit
+    from benchmark.sources.editing import prepare_edit
 
     scene_dir, edit_dir, video_dir = tmp_path / "scene", tmp_path / "edit", tmp_path / "video"
     prepare_edit(suite, "clip", scene_dir, edit_dir)

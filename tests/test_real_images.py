@@ -8,7 +8,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from benchmark.real_images import (
+from benchmark.sources.real_images import (
     InputUnavailable,
     center_crop_resize,
     disparity_to_depth,

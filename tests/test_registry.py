@@ -47,7 +47,7 @@ def test_cli_lists_methods_and_suggests_on_typo():
 def test_generate_resources_are_declared_by_each_preset(tmp_path):
     """A rule never lists method names: weight-free and tiny presets ask no GPU, diffusion
     presets one GPU and 32 GB (Wan 14B more), and a malformed declaration is refused."""
-    from benchmark.generate import DEFAULT_GENERATE_RESOURCES, PRESETS_DIR, preset_resources
+    from benchmark.stages.generate import DEFAULT_GENERATE_RESOURCES, PRESETS_DIR, preset_resources
 
     for name in ("gt_render", "depth_warp", "static"):
         assert preset_resources(name) == {"gpu": 0, "mem_mb": 4000}, name

@@ -137,9 +137,9 @@ class HalfSizeHalfK(_Broken):
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """A prepared 96x64 synthetic scene, its 6-frame orbit camera file and exact renders."""
-    from benchmark.scenes import load_scene_view, make_scene_camera, prepare_synthetic_scene
-    from benchmark.suites import load_suite
-    from benchmark.synthetic import render_frames
+    from benchmark.config.suites import load_suite
+    from benchmark.sources.scenes import load_scene_view, make_scene_camera, prepare_synthetic_scene
+    from benchmark.sources.synthetic import render_frames
 
     root = tmp_path_factory.mktemp("reliability")
     suite_file = root / "suite.yaml"
@@ -166,7 +166,7 @@ def _run_folder(path: Path, frames: np.ndarray, K: object, num_frames: int | Non
 
 
 def _poses_file(run: Path, w2c: list, status: str = "ok") -> Path:
-    from benchmark.poses import RecoveredPoses, save_poses
+    from benchmark.sfm.poses import RecoveredPoses, save_poses
 
     save_poses(RecoveredPoses([None if p is None else np.asarray(p) for p in w2c], status), run
                / "poses.json")
@@ -260,7 +260,7 @@ def test_realestate10k_line_with_nan_names_line_and_column(tmp_path):
 def _re10k_rows(decimals: int | None = None, frames: int = 8) -> tuple[list[str], CameraPath]:
     """Frame rows of a plausible RealEstate10K file (720x480, 55 deg, tilted orbit) and its
     exact camera; ``decimals``: print every value after the timestamp with that many."""
-    from benchmark.camera_paths import make_camera_path
+    from benchmark.cameras.paths import make_camera_path
 
     width, height = 720, 480
     f = 0.5 * width / math.tan(math.radians(27.5))
@@ -421,8 +421,8 @@ def test_json_camera_with_implausible_K_is_a_clear_error(world, tmp_path, edit, 
 def test_real_image_scene_with_an_implausible_K_is_refused_before_any_download(tmp_path, hfov):
     """Field report 2 for a real image's K (the suite's hfov_deg): the same check, naming the
     suite file, before the image is fetched or a depth model loaded."""
-    from benchmark.real_images import prepare_image_scene
-    from benchmark.suites import load_suite
+    from benchmark.config.suites import load_suite
+    from benchmark.sources.real_images import prepare_image_scene
 
     suite_file = tmp_path / "img.yaml"
     suite_file.write_text(
@@ -529,7 +529,7 @@ def test_missing_image_is_file_not_found(tmp_path):
 
 
 def test_video_whose_frame_count_differs_from_its_camera_path(world, tmp_path):
-    from benchmark.videos import load_video
+    from benchmark.sources.videos import load_video
 
     write_frames(tmp_path / "video" / "frames", world.frames[:5])
     save_camera_path(world.camera, tmp_path / "video" / "camera.json")
@@ -539,8 +539,8 @@ def test_video_whose_frame_count_differs_from_its_camera_path(world, tmp_path):
 
 def test_one_frame_video_is_a_recorded_failure_through_poses_and_score(world, tmp_path):
     """One frame: nothing to match; poses.json and metrics.json say so, nothing raises."""
-    from benchmark.poses import run_poses
-    from benchmark.score import score_run
+    from benchmark.sfm.poses import run_poses
+    from benchmark.stages.score import score_run
 
     one = CameraPath(K=world.camera.K, w2c=world.camera.w2c[:1], width=W, height=H)
     camera_file = save_camera_path(one, tmp_path / "one.json")
@@ -556,7 +556,7 @@ def test_one_frame_video_is_a_recorded_failure_through_poses_and_score(world, tm
 
 
 def _generate(world, tmp_path: Path, method: str, camera_file: Path | None = None) -> dict:
-    from benchmark.generate import run_generation
+    from benchmark.stages.generate import run_generation
 
     return run_generation(method, world.scene_dir, camera_file or world.camera_file, 0,
                           tmp_path / "run")
@@ -575,8 +575,8 @@ def test_missing_weights_is_a_recorded_failure_naming_the_download(world, tmp_pa
 
 def test_method_raising_mid_run_is_recorded_and_flows_through_poses_and_score(world, tmp_path):
     """A preset file with ``adapter: "module:Class"``; stale frames of an earlier run go."""
-    from benchmark.poses import run_poses
-    from benchmark.score import score_run
+    from benchmark.sfm.poses import run_poses
+    from benchmark.stages.score import score_run
 
     preset = tmp_path / "raises.yaml"
     preset.write_text(f'adapter: "{ADAPTERS}:RaisesMidRun"\nargs: {{}}\n')
@@ -641,7 +641,7 @@ def test_method_K_matching_its_smaller_frames_is_accepted(world, tmp_path):
 def test_invalid_K_json_is_recorded_by_the_pose_stage(world, tmp_path, adapter):
     """Whatever generation lets through, pose recovery records it instead of feeding COLMAP a
     NaN focal ('Check failed: options_.Check()') or a negative one ('no model')."""
-    from benchmark.poses import load_poses, run_poses
+    from benchmark.sfm.poses import load_poses, run_poses
 
     k = world.camera.K.copy()
     if adapter == "NanK":
@@ -690,7 +690,7 @@ def _scene_with_depth(world, tmp_path: Path, case: str) -> Path:
 
 @pytest.mark.parametrize("case", ["zeros", "nan"])
 def test_camera_from_unusable_depth_is_a_clear_error(world, tmp_path, case):
-    from benchmark.scenes import load_scene_view
+    from benchmark.sources.scenes import load_scene_view
 
     with pytest.raises(ValueError, match="depth.npy: only 0% of its pixels"):
         load_scene_view(_scene_with_depth(world, tmp_path, case))
@@ -698,7 +698,7 @@ def test_camera_from_unusable_depth_is_a_clear_error(world, tmp_path, case):
 
 def test_camera_from_depth_with_a_nan_hole_uses_the_valid_depths(world, tmp_path):
     """The median ignores the hole: the path equals the one from the intact depth."""
-    from benchmark.scenes import load_scene_view, make_scene_camera
+    from benchmark.sources.scenes import load_scene_view, make_scene_camera
 
     scene = load_scene_view(_scene_with_depth(world, tmp_path, "hole"))
     intact = np.load(world.scene_dir / "depth.npy")
@@ -714,7 +714,7 @@ def test_camera_from_depth_with_a_nan_hole_uses_the_valid_depths(world, tmp_path
 
 @pytest.mark.parametrize("case", ["zeros", "nan"])
 def test_generation_from_unusable_depth_is_a_recorded_failure(world, tmp_path, case):
-    from benchmark.generate import run_generation
+    from benchmark.stages.generate import run_generation
 
     scene = _scene_with_depth(world, tmp_path, case)
     meta = run_generation("depth_warp", scene, world.camera_file, 0, tmp_path / "run")
@@ -745,7 +745,7 @@ def test_unreadable_image_of_a_real_image_scene_names_the_file(tmp_path, capsys)
 
 
 def test_colmap_finding_nothing_is_a_recorded_failure(world, tmp_path):
-    from benchmark.poses import recover_poses
+    from benchmark.sfm.poses import recover_poses
 
     paths = write_frames(tmp_path / "frames", np.full_like(world.frames, 128))
     result = recover_poses(paths, world.camera.K, tmp_path / "sfm")
@@ -755,7 +755,7 @@ def test_colmap_finding_nothing_is_a_recorded_failure(world, tmp_path):
 
 
 def test_colmap_registering_too_few_frames_is_a_recorded_failure(world, tmp_path):
-    from benchmark.poses import recover_poses
+    from benchmark.sfm.poses import recover_poses
 
     frames = world.frames.copy()
     frames[-2:] = 128  # two blank frames cannot register: 4/6 < 80%
@@ -768,7 +768,7 @@ def test_colmap_registering_too_few_frames_is_a_recorded_failure(world, tmp_path
 
 @pytest.mark.parametrize("case", ["missing_K", "fewer_frames_than_meta", "no_frames"])
 def test_inconsistent_run_folder_is_recorded_by_the_pose_stage(world, tmp_path, case):
-    from benchmark.poses import run_poses
+    from benchmark.sfm.poses import run_poses
 
     run = _run_folder(tmp_path / "run", world.frames, world.camera.K)
     if case == "missing_K":
@@ -787,7 +787,7 @@ def test_inconsistent_run_folder_is_recorded_by_the_pose_stage(world, tmp_path, 
 
 @pytest.mark.parametrize("case", ["missing", "malformed"])
 def test_pose_stage_without_a_readable_meta_json_is_a_clear_error(tmp_path, case):
-    from benchmark.poses import run_poses
+    from benchmark.sfm.poses import run_poses
 
     if case == "malformed":
         (tmp_path / "meta.json").write_text("{ not json")
@@ -803,7 +803,7 @@ def test_pose_stage_without_a_readable_meta_json_is_a_clear_error(tmp_path, case
 
 
 def test_poses_json_with_nan_is_a_recorded_scoring_failure(world, tmp_path):
-    from benchmark.score import score_run
+    from benchmark.stages.score import score_run
 
     run = _run_folder(tmp_path / "run", world.frames, world.camera.K)
     est = [p.copy() for p in world.camera.w2c]
@@ -826,7 +826,7 @@ def test_poses_json_with_nan_is_a_recorded_scoring_failure(world, tmp_path):
     ],
 )
 def test_malformed_poses_json_is_a_clear_error_naming_the_file(world, tmp_path, case, fragment):
-    from benchmark.poses import load_poses
+    from benchmark.sfm.poses import load_poses
 
     file = _poses_file(tmp_path, list(world.camera.w2c))
     data = json.loads(file.read_text())
@@ -846,7 +846,7 @@ def test_malformed_poses_json_is_a_clear_error_naming_the_file(world, tmp_path, 
 
 
 def test_poses_of_a_different_length_than_the_camera_path_are_recorded(world, tmp_path):
-    from benchmark.score import score_run
+    from benchmark.stages.score import score_run
 
     run = _run_folder(tmp_path / "run", world.frames, world.camera.K)
     _poses_file(run, list(world.camera.w2c[:5]))
@@ -870,7 +870,7 @@ def test_score_cli_with_a_broken_camera_file_records_the_failure(world, tmp_path
 
 
 def test_scoring_against_a_broken_camera_file_is_recorded(world, tmp_path):
-    from benchmark.score import score_run
+    from benchmark.stages.score import score_run
 
     run = _run_folder(tmp_path / "run", world.frames, world.camera.K)
     _poses_file(run, list(world.camera.w2c))
@@ -881,7 +881,7 @@ def test_scoring_against_a_broken_camera_file_is_recorded(world, tmp_path):
 
 
 def test_fidelity_of_a_run_with_a_corrupt_frame_is_recorded(world, tmp_path):
-    from benchmark.score import score_run
+    from benchmark.stages.score import score_run
 
     run = _run_folder(tmp_path / "run", world.frames, world.camera.K)
     (run / "frames" / "00003.png").write_bytes(b"garbage")
@@ -966,7 +966,7 @@ SUITE_BASE = (
     ],
 )
 def test_bad_suite_yaml_is_a_clear_error(tmp_path, case, text, fragment):
-    from benchmark.suites import SuiteError, load_suite
+    from benchmark.config.suites import SuiteError, load_suite
 
     file = tmp_path / f"{case}.yaml"
     file.write_text(text)
@@ -976,7 +976,7 @@ def test_bad_suite_yaml_is_a_clear_error(tmp_path, case, text, fragment):
 
 
 def test_config_with_an_unknown_key_is_a_clear_error():
-    from benchmark.suites import SuiteError, validate
+    from benchmark.config.suites import SuiteError, validate
 
     with pytest.raises(SuiteError, match="'method' was unexpected"):
         validate("config", {"suite": "smoke", "method": ["gt_render"]}, "workflow config")
@@ -1043,9 +1043,9 @@ def test_workflow_with_a_method_that_raises_keeps_every_other_result(world, tmp_
 
 def test_reference_render_of_a_broken_camera_file_is_recorded(tmp_path):
     """The reference job records why there is no render, and scoring then says so."""
-    from benchmark.scenes import prepare_synthetic_scene
-    from benchmark.score import render_reference
-    from benchmark.suites import load_suite
+    from benchmark.config.suites import load_suite
+    from benchmark.sources.scenes import prepare_synthetic_scene
+    from benchmark.stages.score import render_reference
 
     scene = prepare_synthetic_scene(load_suite(ROOT / "tests" / "data" / "tiny-video-suite.yaml"),
                                     "room00", tmp_path / "scene")

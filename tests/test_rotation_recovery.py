@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from benchmark.rotation_recovery import (
+from benchmark.sfm.rotations import (
     average_rotations,
     pair_rotation,
     rotation_from_homography,
     rotations_from_matches,
 )
-from benchmark.synthetic import canonical_K
+from benchmark.sources.synthetic import canonical_K
 
 K = canonical_K(448, 256)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.suites import SuiteError, load_suite
+from benchmark.config.suites import SuiteError, load_suite
 
 BASE = """
 name: t
@@ -66,7 +66,7 @@ def test_motionctrl_scale_suite_dry_run_counts_its_jobs(tmp_path):
     import sys
     from pathlib import Path
 
-    from benchmark.generate import load_preset
+    from benchmark.stages.generate import load_preset
 
     suite = load_suite("motionctrl-scale")
     scales = {"motionctrl_scale0p25": 0.25, "motionctrl_scale1": 1.0, "motionctrl": 4.0,

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmark.synthetic import (
+from benchmark.sources.synthetic import (
     Rect,
     SceneSpec,
     SyntheticScene,

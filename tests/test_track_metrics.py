@@ -1,4 +1,4 @@
-"""Track scores (benchmark/track_metrics.py) on hand-made tracks and images."""
+"""Track scores (benchmark/metrics/tracks.py) on hand-made tracks and images."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmark.track_metrics import (
+from benchmark.metrics.tracks import (
     apply_pixel_map,
     blur,
     colour_persistence,

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from benchmark.camera_paths import make_camera_path
 from benchmark.cameras import save_camera_path
-from benchmark.generate import load_preset, run_generation
-from benchmark.scenes import load_scene_view, make_scene_camera, prepare_synthetic_scene
-from benchmark.suites import load_suite
+from benchmark.cameras.paths import make_camera_path
+from benchmark.config.suites import load_suite
+from benchmark.sources.scenes import load_scene_view, make_scene_camera, prepare_synthetic_scene
+from benchmark.stages.generate import load_preset, run_generation
 from methods import create_method
 from methods.base import GenerationRequest, MethodUnavailable
 from methods.framing import fit_to_resolution

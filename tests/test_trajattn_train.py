@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.camera_paths import make_camera_path
+from benchmark.cameras.paths import make_camera_path
 from benchmark.io import write_frames
-from benchmark.synthetic import canonical_K, make_scene, render_frames
+from benchmark.sources.synthetic import canonical_K, make_scene, render_frames
 from trajattn.train import TrainConfig, latest_checkpoint, load_pipeline, train
 
 W, H, F = 32, 32, 4

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.camera_paths import make_camera_path
+from benchmark.cameras.paths import make_camera_path
 from benchmark.io import write_frames
-from benchmark.synthetic import canonical_K, make_scene, render_frames
+from benchmark.sources.synthetic import canonical_K, make_scene, render_frames
 from methods.base import MethodUnavailable
 from methods.trajattn_wan import WanTrajectoryAttentionMethod, hold_last_pose, wan_frame_count
 from trajattn.attention import TrajectoryAttentionConfig
@@ -171,7 +171,7 @@ def test_wan_frame_counts_and_held_poses():
 
 
 def test_check_method_passes_for_the_tiny_preset():
-    from benchmark.conformance import check_method
+    from benchmark.stages.conformance import check_method
 
     checks = check_method("trajattn_wan_tiny", num_frames=6)
     assert all(c.passed for c in checks), [(c.name, c.detail) for c in checks]
@@ -181,7 +181,7 @@ def test_check_method_passes_for_the_tiny_preset():
 def test_real_preset_without_weights_is_a_recorded_failure_naming_the_download(
     tmp_path, monkeypatch
 ):
-    from benchmark.generate import load_preset
+    from benchmark.stages.generate import load_preset
     from methods import create_method
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the preset's local_files_only: null
@@ -233,8 +233,8 @@ def test_from_pretrained_loads_a_saved_wan_folder_and_the_branch_weights(tmp_pat
 def test_adapter_generates_the_next_4k_plus_1_frames_with_the_last_pose_held():
     """6 requested frames: the pipeline runs 9 frames along the path extended by its last
     pose, the adapter returns the first 6 and the 6 frames' trajectories as extras."""
-    from benchmark.camera_paths import make_camera_path
-    from benchmark.generate import load_preset
+    from benchmark.cameras.paths import make_camera_path
+    from benchmark.stages.generate import load_preset
     from methods import create_method
     from methods.base import GenerationRequest
     from trajattn.trajectories import trajectories_from_depth

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.camera_paths import make_camera_path
 from benchmark.cameras import CameraPath
-from benchmark.generate import load_preset
-from benchmark.synthetic import canonical_K, make_scene, render_frames
+from benchmark.cameras.paths import make_camera_path
+from benchmark.sources.synthetic import canonical_K, make_scene, render_frames
+from benchmark.stages.generate import load_preset
 from methods import create_method
 from methods.base import GenerationRequest, MethodUnavailable
 from methods.framing import fit_to_resolution, fit_video
@@ -39,7 +39,7 @@ def shot():
     video, depths = render_frames(scene, K, path_a.w2c, W, H)
     path_b = make_camera_path("pedestal_up_10pct", K, W, H, F, depth=median,
                               base_w2c=scene.base_w2c)
-    offsets = relative_w2c(path_b.w2c)  # what the harness applies (benchmark.videos)
+    offsets = relative_w2c(path_b.w2c)  # what the harness applies (benchmark.sources.videos)
     composed = CameraPath(K=K, w2c=offsets @ path_a.w2c, width=W, height=H, name="b@a")
     return {"scene": scene, "K": K, "video": video, "depths": depths, "a": path_a,
             "composed": composed, "offsets": offsets}

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.camera_paths import make_camera_path
 from benchmark.cameras import CameraPath
-from benchmark.synthetic import canonical_K, make_scene, render_frames
+from benchmark.cameras.paths import make_camera_path
+from benchmark.sources.synthetic import canonical_K, make_scene, render_frames
 from trajattn.tracking import (
     PointTracks,
     TrackerUnavailable,

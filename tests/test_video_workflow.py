@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from benchmark.camera_paths import make_camera_path
 from benchmark.cameras import load_camera_path
-from benchmark.scenes import load_scene_view, make_scene_camera, prepare_synthetic_scene
-from benchmark.suites import load_suite
-from benchmark.videos import InputVideo, compose_camera, load_video, prepare_synthetic_video
+from benchmark.cameras.paths import make_camera_path
+from benchmark.config.suites import load_suite
+from benchmark.sources.scenes import load_scene_view, make_scene_camera, prepare_synthetic_scene
+from benchmark.sources.videos import InputVideo, compose_camera, load_video, prepare_synthetic_video
 from tests.test_workflow import ROOT, _snakemake
 
 TINY_VIDEO = ROOT / "tests" / "data" / "tiny-video-suite.yaml"
@@ -139,7 +139,7 @@ def test_a_clip_without_recoverable_cameras_fails_its_runs_not_the_suite(scene, 
     from benchmark.cameras import camera_path_to_dict, save_unavailable_camera
     from benchmark.cli import main
     from benchmark.io import write_png
-    from benchmark.report import aggregate_suite
+    from benchmark.reporting.report import aggregate_suite
 
     suite, view = scene
     root = tmp_path / "tinyvideo"

@@ -155,8 +155,8 @@ def test_dry_run_honours_per_method_frame_counts(tmp_path):
 
 
 def test_fid_runs_and_the_table_says_why_it_is_missing(tiny_results):
-    from benchmark.fid import inception_available
-    from benchmark.report import load_fid_rows
+    from benchmark.reporting.report import load_fid_rows
+    from benchmark.stages.fid import inception_available
 
     rows = load_fid_rows(tiny_results / "fid.csv")
     assert {r["method"] for r in rows} >= {"gt_render", "depth_warp", "static"}

@@ -16,7 +16,7 @@ Backends:
 * ``lk``: OpenCV pyramidal Lucas-Kanade chained frame to frame with a forward-backward check;
   weight-free.
 
-``python -m benchmark.bench_tracking`` measures the weight-free backends against exact
+``python -m bench.tracking`` measures the weight-free backends against exact
 trajectories of synthetic renders; ``dis`` is the default because it measured better (see
 docs/protocol.md).
 """

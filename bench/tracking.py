@@ -1,6 +1,6 @@
 """Weight-free point trackers against exact trajectories of synthetic renders.
 
-``python -m benchmark.bench_tracking [--width 256 --height 144 --frames 8 --stride 4]`` renders
+``python -m bench.tracking [--width 256 --height 144 --frames 8 --stride 4]`` renders
 seeded synthetic scenes along several camera paths, tracks the frame-0 grid with each
 backend of :mod:`trajattn.tracking` and prints, per backend and path, the median end-point error
 on points both the tracker and the truth call visible, the visibility agreement, how many points
@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-from benchmark.camera_paths import make_camera_path
-from benchmark.synthetic import canonical_K, make_scene, render, render_frames
+from benchmark.cameras.paths import make_camera_path
+from benchmark.sources.synthetic import canonical_K, make_scene, render, render_frames
 from trajattn.tracking import make_tracker, track_grid
 from trajattn.trajectories import trajectories_from_depth
 

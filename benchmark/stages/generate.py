@@ -24,10 +24,10 @@ import numpy as np
 import yaml
 
 from benchmark.cameras import CameraPath, load_camera_path
+from benchmark.config.suites import ROOT
 from benchmark.io import atomic_write, atomic_write_text, write_frames
-from benchmark.scenes import load_scene_view
-from benchmark.suites import ROOT
-from benchmark.videos import load_video
+from benchmark.sources.scenes import load_scene_view
+from benchmark.sources.videos import load_video
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +187,8 @@ def run_generation(
     edit_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Generate one clip and record it; returns the meta.json content. ``video_dir``: the
-    input video of a video camera-control or editing clip (:mod:`benchmark.videos`);
-    ``edit_dir``: editing clips, the edit (:mod:`benchmark.editing`): its edited first frame
+    input video of a video camera-control or editing clip (:mod:`benchmark.sources.videos`);
+    ``edit_dir``: editing clips, the edit (:mod:`benchmark.sources.editing`): its edited first frame
     is the conditioning image and methods that render the scene get the *edited* scene."""
     from methods import create_method
     from methods.base import GenerationRequest, MethodUnavailable
@@ -218,7 +218,7 @@ def run_generation(
         video = None if video_dir is None else load_video(video_dir)
         image, synthetic = scene.image, None
         if edit_dir is not None:
-            from benchmark.editing import load_edit, load_edited_scene
+            from benchmark.sources.editing import load_edit, load_edited_scene
 
             image = load_edit(edit_dir).image
             if method.needs_scene:

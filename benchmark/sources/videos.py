@@ -9,7 +9,7 @@ The requested camera path is applied on top of the video frame by frame: with of
 any image-task path), the re-shot frame f has world-to-camera ``M_f @ w2c_video_f``. That
 composed path is the clip's camera file: what methods are asked to follow and what scoring
 compares with. Synthetic videos are rendered exactly; real clips need their own camera path
-estimated (see :mod:`benchmark.real_videos`).
+estimated (see :mod:`benchmark.sources.real_videos`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.camera_paths import make_camera_path
 from benchmark.cameras import CameraPath, load_camera_path, save_camera_path
+from benchmark.cameras.paths import make_camera_path
+from benchmark.config.suites import Suite
 from benchmark.io import read_frames, write_frames, write_npy
-from benchmark.scenes import SceneView, make_scene_camera, median_depth
-from benchmark.suites import Suite
+from benchmark.sources.scenes import SceneView, make_scene_camera, median_depth
 from trajattn.trajectories import relative_w2c
 
 
@@ -50,7 +50,7 @@ def prepare_synthetic_video(
     suite: Suite, scene: SceneView, name: str, num_frames: int, out_dir: str | Path
 ) -> Path:
     """Render scene ``name`` along its ``video_camera`` path: the exact input video."""
-    from benchmark.synthetic import render_frames
+    from benchmark.sources.synthetic import render_frames
 
     synthetic = scene.synthetic_scene()
     if synthetic is None:

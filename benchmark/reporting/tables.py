@@ -174,8 +174,8 @@ def write_tables(
 ) -> list[Path]:
     """Write {table_name}.md/.tex/.csv (``table1``: image task, ``table2``: video task,
     ``table_edit``: editing) and summary.csv; ``fid_note``
-    (:func:`benchmark.fid.fid_footnote`) and ``floor_note`` (the pose-recovery floor,
-    :func:`benchmark.calibration.floor_footnote`) join the footnote. Returns their paths."""
+    (:func:`benchmark.stages.fid.fid_footnote`) and ``floor_note`` (the pose-recovery floor,
+    :func:`benchmark.stages.calibration.floor_footnote`) join the footnote. Returns their paths."""
     out = Path(out_dir)
     table = paper_table(summary, table_name)
     if table_name == "table_edit":
@@ -183,7 +183,7 @@ def write_tables(
     else:
         note = FOOTNOTE + (VIDEO_FOOTNOTE if table_name == "table2" else "")
         note += f" {fid_note}" if fid_note else " FID was not run for this table."
-        note += floor_note  # benchmark.calibration.floor_footnote (synthetic suites)
+        note += floor_note  # benchmark.stages.calibration.floor_footnote (synthetic suites)
     if _present(summary, "traj_epe_fraction"):
         note += TRAJ_EPE_FOOTNOTE
     md = f"# {title}\n\n{table.to_markdown(index=False)}\n\n{note}\n"

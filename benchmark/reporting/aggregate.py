@@ -25,7 +25,7 @@ METRICS: dict[str, bool] = {
     "fid": False,
     "psnr": True,
     "ssim": True,
-    # point-track scores (benchmark.track_metrics), px or 0-255 colour difference
+    # point-track scores (benchmark.metrics.tracks), px or 0-255 colour difference
     "traj_epe": False,
     "traj_epe_fraction": True,  # of the conditioning-valid points, those the tracker kept
     "track_epe": False,

@@ -4,7 +4,7 @@ Pose metrics compare the poses COLMAP recovered from the generated frames with t
 path the method was asked to follow. On synthetic scenes the frames are also compared with
 the exact render of the path (PSNR/SSIM), which needs no network weights.
 
-Track scores (weight-free tracker, :mod:`benchmark.track_metrics`):
+Track scores (weight-free tracker, :mod:`benchmark.metrics.tracks`):
 
 - ``traj_epe`` (issue 8 item 6): when the method saved the trajectories it was conditioned on
   (``extras.npz`` with ``tracks``/``visible``, e.g. ``trajattn``), the generated frames are
@@ -33,14 +33,14 @@ from benchmark.metrics import (
     frame_fidelity,
     rotation_only_errors,
 )
-from benchmark.poses import load_poses
+from benchmark.sfm.poses import load_poses
 
 #: Weight-free tracker of the track scores (:func:`trajattn.tracking.make_tracker`).
 TRACKER = "dis"
 #: Pixel stride (output frames) of the frame-0 grid the editing scores track.
 EDIT_TRACK_STRIDE = 8
 #: Gaussian blur (px of the output frames) before colours are compared along tracks
-#: (:func:`benchmark.track_metrics.blur`). Measured on the tiny editing suite (192x112):
+#: (:func:`benchmark.metrics.tracks.blur`). Measured on the tiny editing suite (192x112):
 #: persistence of the exact edited render 14.9 / 9.2 / 6.5 / 5.3 at sigma 0 / 1 / 2 / 3, of
 #: the static edited frame 56.8 / 46.4 / 37.8 / 32.1: sigma 2 separates them best.
 EDIT_BLUR_SIGMA = 2.0
@@ -138,7 +138,7 @@ def trajectory_scores(run: Path) -> dict[str, Any]:
     ``visible`` (in the frames' pixels); empty when it holds none."""
     import numpy as np
 
-    from benchmark.track_metrics import end_point_error
+    from benchmark.metrics.tracks import end_point_error
     from trajattn.tracking import make_tracker
 
     with np.load(run / "extras.npz") as extras:
@@ -163,8 +163,7 @@ def editing_scores(run: Path, video_dir: str | Path, edit_dir: str | Path) -> di
     """Track agreement with the original video and persistence of the edit (module doc)."""
     import numpy as np
 
-    from benchmark.editing import load_edit
-    from benchmark.track_metrics import (
+    from benchmark.metrics.tracks import (
         apply_pixel_map,
         blur,
         colour_persistence,
@@ -172,7 +171,8 @@ def editing_scores(run: Path, video_dir: str | Path, edit_dir: str | Path) -> di
         pixel_map,
         sample_colours,
     )
-    from benchmark.videos import load_video
+    from benchmark.sources.editing import load_edit
+    from benchmark.sources.videos import load_video
     from trajattn.flow_tracks import grid_points
     from trajattn.tracking import make_tracker
 
@@ -221,11 +221,11 @@ def render_reference(
     """Render the synthetic scene of ``scene_dir`` (edited by ``edit_dir``'s recipe when
     given: the exact edited video of an editing clip) along the path into ``out_dir/*.png``;
     an unreadable camera file leaves ``out_dir/reason.txt`` instead of frames."""
-    from benchmark.scenes import load_scene_view
-    from benchmark.synthetic import render_frames
+    from benchmark.sources.scenes import load_scene_view
+    from benchmark.sources.synthetic import render_frames
 
     if edit_dir is not None:
-        from benchmark.editing import load_edited_scene
+        from benchmark.sources.editing import load_edited_scene
 
         scene = load_edited_scene(scene_dir, edit_dir)
     else:

@@ -33,7 +33,7 @@ Typical use::
 
 Renders run torch on one thread by default (``threads=1``): on a shared 2-core machine a
 2-thread team stalls badly whenever another job holds a core (see :func:`render`).
-Measured with ``python -m benchmark.bench_render`` (2 cores, 1 thread): 25 frames at
+Measured with ``python -m bench.render`` (2 cores, 1 thread): 25 frames at
 1024x576 in 13 s plus ~2 s of one-off texture generation per scene; 14 frames at 448x256
 in 2.0 s (1.4 s with ``threads=2`` on an idle machine).
 """
@@ -873,7 +873,7 @@ class SyntheticScene:
 
 
 #: Mip level bias (log2 texels): negative is sharper. Chosen by measurement against 16x
-#: supersampled renders (see ``benchmark/bench_render.py``).
+#: supersampled renders (see ``bench/render.py``).
 _LOD_BIAS = -1.0
 #: Most taps along the major axis of anisotropic footprints (a power of 2; 1 = isotropic
 #: trilinear only): footprints with axis ratio in (1.5, 3] get 2 taps, above that 4.

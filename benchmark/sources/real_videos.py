@@ -1,7 +1,7 @@
 r"""Real input clips for the ``video`` suites (paper Table 2 on real footage) and the real
 ``editing`` suites (paper Fig. 8: the original clip whose motion an edited first frame keeps).
 
-A clip is fetched by URL and checked by sha256 (:func:`benchmark.real_images.fetch_image`
+A clip is fetched by URL and checked by sha256 (:func:`benchmark.sources.real_images.fetch_image`
 handles any file), decoded with OpenCV, subsampled (``start_frame``, ``frame_step``), centre
 cropped and resized to the suite's size. Its conditioning view is frame 0 (image, depth, view
 written like a real-image scene). The input video's own cameras, which the requested offsets
@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 
 from benchmark.cameras import CameraPath, save_unavailable_camera, validate_intrinsics
+from benchmark.config.suites import Suite
 from benchmark.io import write_frames
-from benchmark.suites import Suite
-from benchmark.videos import InputVideo, write_video
+from benchmark.sources.videos import InputVideo, write_video
 
 #: Fewest sparse points seen in frame 0 to trust the depth scale.
 MIN_SCALE_POINTS = 20
@@ -95,7 +95,7 @@ def recover_clip_cameras(frames: np.ndarray, K: np.ndarray, depth0: np.ndarray) 
     """World-to-camera (F, 4, 4) of a clip in depth-map units, frame 0 = identity."""
     import pycolmap
 
-    from benchmark.poses import recover_poses
+    from benchmark.sfm.poses import recover_poses
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_frames(Path(tmp) / "frames", frames)
@@ -122,8 +122,8 @@ def prepare_real_video(
     clip is ``scene_dir/source`` (the fetch rule's download). A clip too short or whose cameras
     cannot be recovered leaves a camera file recording why (its runs then fail with that
     reason); missing depth weights still stop the job with the download to run."""
-    from benchmark.real_images import center_crop_resize, estimate_depth
-    from benchmark.scenes import load_scene_view
+    from benchmark.sources.real_images import center_crop_resize, estimate_depth
+    from benchmark.sources.scenes import load_scene_view
 
     entry = suite.scene(name)
     source = Path(scene_dir) / "source"

@@ -1,5 +1,5 @@
 r"""The *hard* synthetic scene family: rooms whose look resembles real footage more than
-:mod:`benchmark.synthetic`'s feature-rich rooms, for calibrating pose recovery.
+:mod:`benchmark.sources.synthetic`'s feature-rich rooms, for calibrating pose recovery.
 
 What makes them hard for SfM (and is still exact: depth and cameras are the renderer's):
 
@@ -13,9 +13,10 @@ What makes them hard for SfM (and is still exact: depth and cameras are the rend
   has little parallax;
 - **fewer, weaker features**: fewer objects, photo textures blended towards a flat colour.
 
-Geometry, the base camera and the camera paths come from :func:`benchmark.synthetic.make_scene`
-and its ray caster (this module only changes textures and shading, and moves the far wall);
-the scene is rescaled so the base view's median depth is 1, as for the rooms.
+Geometry, the base camera and the camera paths come from
+:func:`benchmark.sources.synthetic.make_scene` and its ray caster (this module only changes textures
+and shading, and moves the far wall); the scene is rescaled so the base view's median depth is 1, as
+for the rooms.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import cv2
 import numpy as np
 import torch
 
-from benchmark.synthetic import (
+from benchmark.sources.synthetic import (
     _INPLANE,
     _LOWRES,
     Rect,
@@ -201,7 +202,7 @@ def make_hard_scene(spec: HardSceneSpec | int | dict[str, Any] = 0) -> HardScene
 
 def make_family_scene(spec: dict[str, Any]) -> SyntheticScene:
     """A scene of either family from its stored spec (``family`` absent or "rooms": the
-    rooms of :func:`benchmark.synthetic.make_scene`; "hard": :func:`make_hard_scene`)."""
+    rooms of :func:`benchmark.sources.synthetic.make_scene`; "hard": :func:`make_hard_scene`)."""
     family = spec.get("family", "rooms")
     if family == "hard":
         return make_hard_scene(spec)

@@ -1,6 +1,6 @@
 """Trajectory attention's hot path against an official-style loop (prints one report).
 
-Run ``python -m benchmark.bench_trajattn`` (``--device cuda`` on a GPU machine). At an SVD-XT
+Run ``python -m bench.trajattn`` (``--device cuda`` on a GPU machine). At an SVD-XT
 layer by default (CFG batch 2, F = 25, latent 36x64, C = 640 = 10 heads of 64, N = 2hw
 trajectories, ~80% of points valid, nearest mode, float32, 1 CPU thread) it times, best of
 ``--repeats`` after ``--warmup`` untimed calls (1):
@@ -215,7 +215,7 @@ def run_variant(name: str, args) -> dict:
 
 def child(name: str, args) -> dict:
     """:func:`run_variant` in a fresh interpreter, so that peaks are separable."""
-    cmd = [sys.executable, "-m", "benchmark.bench_trajattn", "--child", name, *forwarded(args)]
+    cmd = [sys.executable, "-m", "bench.trajattn", "--child", name, *forwarded(args)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode:
         raise RuntimeError(f"variant {name} failed:\n{done.stderr[-2000:]}")

@@ -4,7 +4,7 @@ Every job rule in the Snakefile writes a benchmark file under ``<results>/<suite
 <rule>/...tsv`` (Snakemake's format: ``s`` wall seconds, ``cpu_time`` seconds, ``max_rss`` MB
 among others). Run::
 
-    python -m benchmark.bench_workflow results/smoke [--log .snakemake/log/<run>.snakemake.log]
+    python -m bench.workflow results/smoke [--log .snakemake/log/<run>.snakemake.log]
 
 It prints, per rule, the job count and the summed, mean and largest wall time, the summed CPU
 time and the largest peak RSS, sorted by summed wall time; with ``--log`` also the run's

@@ -21,7 +21,7 @@ The figure (:func:`attention_figure`) shows, for each chosen block, the temporal
 trajectory map side by side, each min-max normalised to [0, 1] as in Fig. 2, one shared colour
 bar. CLI (writes ``attention.png``, ``attention.pdf`` and ``maps.npz`` into ``--out``)::
 
-    python -m benchmark.attention_maps --preset trajattn_tiny --suite smoke --scene room00 \
+    python -m benchmark.stages.attention_maps --preset trajattn_tiny --suite smoke --scene room00 \
         --camera orbit_left_15deg --frames 8 --out results/smoke/attention/trajattn_tiny
 """
 
@@ -242,7 +242,7 @@ def _make_method(source: Any, options: Mapping[str, Any] | None) -> Any:
             raise ValueError("options apply to presets and pipelines, not to a built adapter")
         return source
     if isinstance(source, (str, Path)):
-        from benchmark.generate import load_preset
+        from benchmark.stages.generate import load_preset
 
         preset = load_preset(str(source))
     elif isinstance(source, Mapping):
@@ -563,8 +563,8 @@ def scene_request(
     JSON file. ``num_frames`` defaults to the suite's first frame count.
     """
     from benchmark.cameras import load_camera_path
-    from benchmark.scenes import load_scene_view, make_scene_camera, prepare_synthetic_scene
-    from benchmark.suites import load_suite
+    from benchmark.config.suites import load_suite
+    from benchmark.sources.scenes import load_scene_view, make_scene_camera, prepare_synthetic_scene
     from methods.base import GenerationRequest
 
     loaded = load_suite(suite)
@@ -684,7 +684,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from methods.base import MethodUnavailable
 
     parser = argparse.ArgumentParser(
-        prog="python -m benchmark.attention_maps",
+        prog="python -m benchmark.stages.attention_maps",
         description="Fig. 2-style temporal vs trajectory attention maps of a trajattn preset.",
     )
     parser.add_argument("--preset", required=True, help="method preset (e.g. trajattn_tiny)")

@@ -1,6 +1,6 @@
 r"""Calibrate pose recovery: its error on exact renders (the instrument's noise floor).
 
-``python -m benchmark.calibration`` renders every scene x camera of the ``calibration`` suite
+``python -m benchmark.stages.calibration`` renders every scene x camera of the ``calibration`` suite
 (both scene families) at each of its settings, poses each clip with each SfM seed, scores it
 against the exact cameras and writes one row per (clip, SfM seed) to
 ``results/calibration/calibration.csv``. ``--write-floor`` then stores the floor per setting
@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 import yaml
 
-from benchmark.camera_paths import make_camera_path
+from benchmark.cameras.paths import make_camera_path
 from benchmark.io import atomic_write_text, write_frames
 from benchmark.metrics import camera_pose_errors, rotation_only_errors
-from benchmark.poses import PoseRecoveryConfig, RecoveredPoses, recover_poses
+from benchmark.sfm.poses import PoseRecoveryConfig, RecoveredPoses, recover_poses
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FLOOR_FILE = ROOT / "configs" / "calibration" / "floor.yaml"
 
 
@@ -62,7 +62,7 @@ class Clip:
 
 def build_scene(entry: dict[str, Any]) -> Any:
     """The synthetic scene of a suite entry (either family)."""
-    from benchmark.synthetic_hard import make_family_scene
+    from benchmark.sources.synthetic_hard import make_family_scene
 
     return make_family_scene({"family": entry.get("family", "rooms"), "seed": entry["seed"],
                               **entry.get("spec", {})})
@@ -73,7 +73,7 @@ def render_clip(
     cache: Path, scene: Any = None,
 ) -> Clip:
     """Render (or reuse from ``cache``) the exact clip of ``camera`` in the scene ``entry``."""
-    from benchmark.synthetic import canonical_K, render, render_frames
+    from benchmark.sources.synthetic import canonical_K, render, render_frames
 
     K = canonical_K(width, height)
     folder = cache / f"{entry['name']}__{camera}__{width}x{height}x{num_frames}"
@@ -138,7 +138,7 @@ def run(
     conf: PoseRecoveryConfig,
 ) -> list[dict[str, Any]]:
     """Every clip x SfM seed of the suite (optionally a subset); rows also go to the CSV."""
-    from benchmark.suites import load_suite
+    from benchmark.config.suites import load_suite
 
     suite = load_suite(suite_name)
     entries = [e for e in suite.data["scenes"] if scenes is None or e["name"] in scenes]
@@ -244,8 +244,8 @@ def write_floor(summary: dict[str, dict[str, Any]], command: str, path: Path = F
         "settings": summary,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, "# Written by benchmark.calibration --write-floor; do not edit.\n"
-                      + yaml.safe_dump(data, sort_keys=False))
+    atomic_write_text(path, "# Written by benchmark.stages.calibration --write-floor; do not "
+                      "edit.\n" + yaml.safe_dump(data, sort_keys=False))
 
 
 def load_floor(path: Path = FLOOR_FILE) -> dict[str, Any] | None:
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"summarise out/calibration.csv into {FLOOR_FILE.relative_to(ROOT)}")
     parser.add_argument("--summary-only", action="store_true", help="no new runs")
     args = parser.parse_args(argv)
-    from benchmark.suites import load_suite
+    from benchmark.config.suites import load_suite
 
     cal = load_suite(args.suite).data.get("calibration", {})
     settings = [tuple(int(v) for v in s) for s in cal.get("settings", [])]
@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.write_floor:
         import sys
 
-        write_floor(summary, "python -m benchmark.calibration " + " ".join(sys.argv[1:]),
+        write_floor(summary, "python -m benchmark.stages.calibration " + " ".join(sys.argv[1:]),
                     conf=conf)
 
 

@@ -8,7 +8,7 @@ along the original video's path is the ground-truth edited video.
 
 Files: ``results/{suite}/edits/{scene}/`` holds ``image.png`` (the edited first frame, the
 conditioning image of every method) and ``edit.json`` (the recipe, so the edited scene can be
-rebuilt). The input video is the original scene's (:mod:`benchmark.videos`); the requested
+rebuilt). The input video is the original scene's (:mod:`benchmark.sources.videos`); the requested
 cameras are the video's own (camera path ``static``: no re-shoot).
 
 On real clips (suite kind ``editing``) the edited first frame is an image made outside the
@@ -28,7 +28,7 @@ import numpy as np
 
 from benchmark.io import atomic_write_text, read_image, write_png
 
-#: Surface kinds of the synthetic generator (:class:`benchmark.synthetic.Rect`).
+#: Surface kinds of the synthetic generator (:class:`benchmark.sources.synthetic.Rect`).
 KINDS = ("box", "billboard", "wall")
 
 #: Largest relative difference between the aspect ratios (width / height) of a real clip's
@@ -89,7 +89,7 @@ class Recolour:
         return d
 
     def selects(self, rect: Any) -> bool:
-        """Whether ``rect`` (a :class:`benchmark.synthetic.Rect`) is edited."""
+        """Whether ``rect`` (a :class:`benchmark.sources.synthetic.Rect`) is edited."""
         return rect.kind in self.kinds and (self.groups is None or rect.group in self.groups)
 
     def apply(self, texture: np.ndarray) -> np.ndarray:
@@ -119,13 +119,13 @@ def edited_scene(scene: Any, recolour: Recolour) -> Any:
     surfaces, recoloured. Raises ValueError when the edit selects no surface.
 
     Args:
-        scene: a :class:`benchmark.synthetic.SyntheticScene`.
+        scene: a :class:`benchmark.sources.synthetic.SyntheticScene`.
         recolour: the edit.
 
     Returns:
-        A :class:`benchmark.synthetic.SyntheticScene` (subclass) rendering the edit.
+        A :class:`benchmark.sources.synthetic.SyntheticScene` (subclass) rendering the edit.
     """
-    from benchmark.synthetic import SyntheticScene
+    from benchmark.sources.synthetic import SyntheticScene
 
     class EditedScene(SyntheticScene):
         """A synthetic scene whose selected surfaces have recoloured textures."""
@@ -153,7 +153,7 @@ def edited_scene(scene: Any, recolour: Recolour) -> Any:
 def edited_surfaces(scene: Any, K: np.ndarray, w2c: np.ndarray, width: int, height: int,
                     recolour: Recolour) -> np.ndarray:
     r"""(H, W) bool: pixels whose centre ray first hits an edited surface (exact ray cast)."""
-    from benchmark.synthetic import cast_rays
+    from benchmark.sources.synthetic import cast_rays
 
     w2c = np.asarray(w2c, np.float64)
     R, t = w2c[:3, :3], w2c[:3, 3]
@@ -169,8 +169,8 @@ def edited_surfaces(scene: Any, K: np.ndarray, w2c: np.ndarray, width: int, heig
 def prepare_edit(suite: Any, name: str, scene_dir: str | Path, out_dir: str | Path) -> Path:
     r"""Write ``image.png`` (the edited first frame: the edited scene's base view, or a real
     clip's fetched edited frame) and ``edit.json`` for scene ``name`` of an editing suite."""
-    from benchmark.scenes import load_scene_view
-    from benchmark.synthetic import render
+    from benchmark.sources.scenes import load_scene_view
+    from benchmark.sources.synthetic import render
 
     if suite.kind == "editing":
         return prepare_real_edit(suite, name, scene_dir, out_dir)
@@ -203,13 +203,14 @@ def fit_edited_frame(edited: np.ndarray, clip_frame_size: tuple[int, int], width
         height: the suite's frame height.
 
     Returns:
-        uint8 (height, width, 3), framed like :func:`benchmark.real_images.center_crop_resize`
-        of the clip's frames (the same crop of the same field of view).
+        uint8 (height, width, 3), framed like
+        :func:`benchmark.sources.real_images.center_crop_resize` of the clip's frames (the same crop
+        of the same field of view).
 
     Raises:
         ValueError: the aspect ratios differ by more than :data:`MAX_ASPECT_MISMATCH`.
     """
-    from benchmark.real_images import center_crop_resize
+    from benchmark.sources.real_images import center_crop_resize
 
     clip_w, clip_h = clip_frame_size
     h, w = edited.shape[:2]
@@ -225,7 +226,7 @@ def prepare_real_edit(suite: Any, name: str, scene_dir: str | Path, out_dir: str
     r"""Write ``image.png`` and ``edit.json`` of a real clip's edited first frame.
 
     Args:
-        suite: an ``editing`` suite (:class:`benchmark.suites.Suite`).
+        suite: an ``editing`` suite (:class:`benchmark.config.suites.Suite`).
         name: the scene; its entry's ``edited_image`` names the frame (url, sha256).
         scene_dir: the scene folder; ``source`` is the clip (the fetch rule's download).
         out_dir: the edit folder; ``source`` is the edited frame's download (fetched here when
@@ -236,8 +237,8 @@ def prepare_real_edit(suite: Any, name: str, scene_dir: str | Path, out_dir: str
     """
     import hashlib
 
-    from benchmark.real_images import center_crop_resize, fetch_image
-    from benchmark.real_videos import first_frame
+    from benchmark.sources.real_images import center_crop_resize, fetch_image
+    from benchmark.sources.real_videos import first_frame
 
     entry = suite.scene(name)
     spec = entry.get("edited_image")
@@ -291,7 +292,7 @@ def load_edit(edit_dir: str | Path) -> Edit:
 def load_edited_scene(scene_dir: str | Path, edit_dir: str | Path) -> Any:
     """The edited synthetic scene of a prepared scene folder and edit (None when the scene is
     not synthetic or the edit has no recipe)."""
-    from benchmark.scenes import load_scene_view
+    from benchmark.sources.scenes import load_scene_view
 
     original = load_scene_view(scene_dir).synthetic_scene()
     recolour = load_edit(edit_dir).recolour

@@ -2,16 +2,16 @@ r"""The paper's published tables beside our measurements (Markdown, LaTeX, CSV).
 
 The published numbers live as data in ``configs/paper/{table1,table2,table3}.yaml``: one row
 per (frame count, paper method) with the trajbench preset that reproduces it. Against a suite's
-``tables/summary.csv`` (:func:`benchmark.aggregate.summarise`) each metric gets three cells:
-the paper's value, ours (mean with its 95% bootstrap CI) and ours minus the paper's; plus
+``tables/summary.csv`` (:func:`benchmark.reporting.aggregate.summarise`) each metric gets three
+cells: the paper's value, ours (mean with its 95% bootstrap CI) and ours minus the paper's; plus
 our failure count, which the paper does not report. Rows whose preset did not run in the suite
 show '-' for ours, so a partial run still renders. A row with ``published: false`` carries no
 paper numbers: it is one of our presets measured in the same setting (e.g. ``trajattn_exact``,
 per-trajectory attention, beside the official-behaviour ``trajattn`` row), shown with '-' in the
 paper and diff cells; the published rows stay exactly as printed.
 
-``python -m benchmark.paper_tables --summary results/S/tables/summary.csv --table table1 --out
-results/S/tables`` writes ``paper_table1.{md,tex,csv}``.
+``python -m benchmark.reporting.paper_tables --summary results/S/tables/summary.csv --table table1
+--out results/S/tables`` writes ``paper_table1.{md,tex,csv}``.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from benchmark.config.suites import ROOT
 from benchmark.io import atomic_write_text
-from benchmark.suites import ROOT
 
 PAPER_DIR = ROOT / "configs" / "paper"
 #: Metric -> (column label, decimals), as the paper prints them.

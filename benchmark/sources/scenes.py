@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.camera_paths import make_camera_path
 from benchmark.cameras import CameraPath, camera_path_from_dict, camera_path_to_dict
+from benchmark.cameras.paths import make_camera_path
+from benchmark.config.suites import Suite
 from benchmark.io import atomic_write_text, read_image, write_npy, write_png
-from benchmark.suites import Suite
 
 #: Fewest pixels with finite positive depth for a usable depth map; invalid pixels are
 #: untrackable (Alg. 3), but a map that is mostly invalid means a broken depth stage.
@@ -40,18 +40,18 @@ class SceneView:
         """The rebuilt synthetic scene (None for real images)."""
         if self.spec is None:
             return None
-        from benchmark.synthetic_hard import make_family_scene
+        from benchmark.sources.synthetic_hard import make_family_scene
 
         return make_family_scene(self.spec)
 
 
 def prepare_synthetic_scene(suite: Suite, name: str, out_dir: str | Path) -> Path:
     """Build the synthetic scene ``name`` of ``suite`` and write its conditioning view."""
-    from benchmark.synthetic import SceneSpec, canonical_K, make_scene, render
+    from benchmark.sources.synthetic import SceneSpec, canonical_K, make_scene, render
 
     entry = suite.scene(name)
-    if entry.get("family", "rooms") == "hard":  # benchmark.synthetic_hard
-        from benchmark.synthetic_hard import HardSceneSpec, make_hard_scene
+    if entry.get("family", "rooms") == "hard":  # benchmark.sources.synthetic_hard
+        from benchmark.sources.synthetic_hard import HardSceneSpec, make_hard_scene
 
         spec = HardSceneSpec.from_dict({"seed": entry["seed"], **entry.get("spec", {})})
         scene = make_hard_scene(spec)

@@ -1,7 +1,7 @@
 r"""Weight-free scores from point tracks: end-point error between two sets of tracks and
 colour persistence along tracks (first-frame-guided editing, trajectory following).
 
-Pure functions on arrays (the score stage runs the tracker, :mod:`benchmark.score`):
+Pure functions on arrays (the score stage runs the tracker, :mod:`benchmark.stages.score`):
 
 - tracks are ``(F, L, 2)`` pixel xy in each frame (pixel centres at +0.5, the project's
   convention) with ``visible (F, L)`` bool; frame 0 is where the points start;

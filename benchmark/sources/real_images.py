@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 
 from benchmark.cameras import CameraPath, camera_path_to_dict, validate_intrinsics
+from benchmark.config.suites import Suite
 from benchmark.io import atomic_write_bytes, atomic_write_text, read_image, write_npy, write_png
-from benchmark.suites import Suite
 
 #: Disparity below this fraction of the image's maximum is clipped (sky, far background).
 MIN_DISPARITY_FRACTION = 0.01
@@ -91,7 +91,7 @@ def estimate_depth(image: np.ndarray, model: str, device: str | None = None) -> 
 def prepare_image_scene(suite: Suite, name: str, out_dir: str | Path) -> Path:
     """Write image.png, depth.npy and view.json of the real-image scene ``name`` (for a
     ``video`` suite: of its clip's first frame)."""
-    from benchmark.synthetic import canonical_K
+    from benchmark.sources.synthetic import canonical_K
 
     out = Path(out_dir)
     width, height = suite.data["width"], suite.data["height"]
@@ -104,7 +104,7 @@ def prepare_image_scene(suite: Suite, name: str, out_dir: str | Path) -> Path:
         entry = suite.scene(name)
         fetch_image(entry["url"], entry["sha256"], source)
     if suite.is_video:  # a clip (video, editing): its first used frame is the conditioning view
-        from benchmark.real_videos import first_frame
+        from benchmark.sources.real_videos import first_frame
 
         raw = first_frame(source, suite.scene(name))
     else:

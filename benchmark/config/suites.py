@@ -2,7 +2,7 @@
 
 A suite expands into *combinations* ``(scene, camera, num_frames)``; each runs every method
 for every seed. Suites name their camera paths by the stable names of
-:mod:`benchmark.camera_paths` and their scenes by generator seed (synthetic) or by URL and
+:mod:`benchmark.cameras.paths` and their scenes by generator seed (synthetic) or by URL and
 sha256 (real images and clips; editing clips also name their edited first frame).
 """
 
@@ -17,9 +17,9 @@ from typing import Any
 import jsonschema
 import yaml
 
-from benchmark.camera_paths import parse_camera_name
+from benchmark.cameras.paths import parse_camera_name
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SUITES_DIR = ROOT / "configs" / "suites"
 SCHEMAS_DIR = ROOT / "configs" / "schemas"
 
@@ -293,7 +293,7 @@ def _check_editing(data: dict[str, Any], path: Path) -> None:
     """Editing suites keep the input video's cameras (no re-shoot) and edit every scene:
     synthetic scenes by a recolouring (``edit``), real clips by a fetched edited first frame
     (``edited_image``)."""
-    from benchmark.editing import parse_edit
+    from benchmark.sources.editing import parse_edit
 
     if data["cameras"] != ["static"]:
         raise SuiteError(

@@ -1,6 +1,6 @@
 """Time the synthetic-scene renderer and measure its anti-aliasing (prints a report).
 
-Run ``python -m benchmark.bench_render`` (add ``--quality`` for the texture-filter study
+Run ``python -m bench.render`` (add ``--quality`` for the texture-filter study
 that chose ``_LOD_BIAS``/``_ANISO``). Timings depend on what else runs on the machine: with
 other jobs on the cores, torch's 2-thread team stalls, so both 1 and 2 threads are timed.
 """
@@ -13,7 +13,7 @@ import time
 import cv2
 import numpy as np
 
-from benchmark import synthetic as syn
+from benchmark.sources import synthetic as syn
 
 
 def orbit_path(scene: syn.SyntheticScene, frames: int, degrees: float) -> np.ndarray:

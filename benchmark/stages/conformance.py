@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.generate import load_preset
-from benchmark.scenes import load_scene_view, make_scene_camera, prepare_synthetic_scene
-from benchmark.suites import load_suite
+from benchmark.config.suites import load_suite
+from benchmark.sources.scenes import load_scene_view, make_scene_camera, prepare_synthetic_scene
+from benchmark.stages.generate import load_preset
 
 
 @dataclass

@@ -1,12 +1,12 @@
 """Pose-recovery benchmark: CPU seconds per stage, ratio to the previous protocol, accuracy.
 
-Run: ``python -m benchmark.bench_poses`` (``--quick``: one room and one hard scene, two
+Run: ``python -m bench.poses`` (``--quick``: one room and one hard scene, two
 paths, 448x256x14). Every clip is an exact render of a calibration-suite scene
-(:mod:`benchmark.calibration`), posed in the same process by each variant, one thread:
+(:mod:`benchmark.stages.calibration`), posed in the same process by each variant, one thread:
 
 - ``legacy``: the protocol before issue 13 (one trial, relaxed initial-pair rules, no
   plausibility checks, full-size SIFT with up to 8192 features, exhaustive matching);
-- ``protocol``: today's default (:class:`benchmark.poses.PoseRecoveryConfig`);
+- ``protocol``: today's default (:class:`benchmark.sfm.poses.PoseRecoveryConfig`);
 - candidate settings the defaults were chosen from (feature count, extraction size,
   sequential matching), with ``--variants all``.
 
@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.calibration import evaluate, render_clip
-from benchmark.poses import PoseRecoveryConfig
+from benchmark.sfm.poses import PoseRecoveryConfig
+from benchmark.stages.calibration import evaluate, render_clip
 
 QUICK = {"scenes": ["room00", "hard00"], "cameras": ["orbit_left_15deg", "dolly_in_30pct"],
          "settings": [(14, 448, 256)]}
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.settings:
         plan["settings"] = [(int(f), int(w), int(h)) for w, h, f in
                             (s.split("x") for s in args.settings.split(","))]
-    from benchmark.suites import load_suite
+    from benchmark.config.suites import load_suite
 
     entries = {e["name"]: e for e in load_suite("calibration").data["scenes"]}
     configs = variants(args.variants)

@@ -4,7 +4,7 @@ The protocol of the paper family (ParticleSfM-style): SIFT on the frames with th
 the method reports (PINHOLE, never refined), matching, incremental mapping, and a clip with
 fewer than 80% of its frames registered counts as a *failure*: it is recorded, never raised.
 
-Defaults are chosen by measurement (``benchmark/bench_poses.py``): exhaustive matching
+Defaults are chosen by measurement (``bench/poses.py``): exhaustive matching
 (clips have at most 25 frames, so all pairs are cheap and sturdier than a sequential window),
 incremental mapping (``global_mapping`` is an option), one thread and a fixed seed so that
 poses are bit-identical from run to run.
@@ -29,7 +29,7 @@ from PIL import Image
 
 from benchmark.cameras import CameraFileError, validate_intrinsics
 from benchmark.io import atomic_write_text
-from benchmark.pose_trials import (
+from benchmark.sfm.trials import (
     MAX_DISAGREEMENT,
     Selection,
     Trial,
@@ -74,7 +74,7 @@ class PoseRecoveryConfig:
     #: with the defaults registers enough plausible frames; "relaxed": relaxed rules only
     #: (the legacy protocol); "default": never relax.
     init_rules: Literal["default-then-relaxed", "relaxed", "default"] = "default-then-relaxed"
-    #: Per-frame plausibility checks and trial consensus (benchmark.pose_trials).
+    #: Per-frame plausibility checks and trial consensus (benchmark.sfm.trials).
     plausibility: bool = True
     #: No SfM model but rotation-dominant pairs: per-frame rotations from homographies.
     rotation_fallback: bool = True
@@ -370,7 +370,7 @@ def _rotation_only(
     pycolmap: Any, database: Path, names: list[str], K: np.ndarray, conf: PoseRecoveryConfig
 ) -> tuple[list[np.ndarray | None], str] | None:
     """Rotation-only poses when most verified pairs are rotation-dominant, else None."""
-    from benchmark.rotation_recovery import rotations_from_matches
+    from benchmark.sfm.rotations import rotations_from_matches
 
     matches = _verified_matches(pycolmap, database, names)
     result = rotations_from_matches(len(names), matches, K, seed=conf.seed)
@@ -508,7 +508,7 @@ def recover_poses(
     Protocol (defaults; docs/protocol.md): SIFT and verified matches once; ``num_trials``
     seeded incremental mappings with COLMAP's initial-pair rules, and only if none of them
     registers enough plausible frames, the same trials with relaxed rules; the trial chosen
-    by :func:`benchmark.pose_trials.select_trial` (no ground truth), its implausible frames
+    by :func:`benchmark.sfm.trials.select_trial` (no ground truth), its implausible frames
     set to None (``dropped`` says why). Without any model, rotation-dominant clips (pan, tilt,
     roll) get rotation-only poses from pairwise homographies (``kind="rotation_only"``).
 

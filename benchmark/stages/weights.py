@@ -23,7 +23,7 @@ class WeightSource:
 
 
 def _inception() -> str:
-    from benchmark.fid import fetch_inception_weights
+    from benchmark.stages.fid import fetch_inception_weights
 
     return str(fetch_inception_weights())
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.aggregate import collect, summarise
 from benchmark.io import atomic_write_text
-from benchmark.plots import plot_metric_bars, plot_trajectories
-from benchmark.poses import load_poses
-from benchmark.tables import write_tables
+from benchmark.reporting.aggregate import collect, summarise
+from benchmark.reporting.plots import plot_metric_bars, plot_trajectories
+from benchmark.reporting.tables import write_tables
+from benchmark.sfm.poses import load_poses
 
 
 def load_fid_rows(path: Path) -> list[dict]:
@@ -37,8 +37,8 @@ def merge_fid(summary: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
 def _floor_note(root: Path, runs: pd.DataFrame) -> str:
     """The calibration floor at the suite's resolution, for synthetic suites (scenes with a
     generator spec); '' otherwise or when a camera file cannot be read."""
-    from benchmark.calibration import floor_footnote
     from benchmark.cameras import CameraFileError, load_camera_path
+    from benchmark.stages.calibration import floor_footnote
 
     if not any((root / "scenes").glob("*/scene.json")):
         return ""
@@ -70,7 +70,7 @@ def aggregate_suite(
         raise ValueError(f"no metrics.json under {root}")
     atomic_write_text(out / "metrics.csv", runs.to_csv(index=False))
     summary = summarise(runs)
-    from benchmark.fid import fid_footnote
+    from benchmark.stages.fid import fid_footnote
 
     fid_rows = load_fid_rows(root / "fid.csv")
     summary = merge_fid(summary, fid_rows)

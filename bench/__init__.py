@@ -1,0 +1,1 @@
+"""Benchmark scripts that print figures (``python -m bench.<name>``); not part of the package."""

@@ -1,0 +1,1 @@
+"""Aggregate runs into tables (md, tex, csv), plots and the report."""

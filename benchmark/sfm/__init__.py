@@ -1,0 +1,2 @@
+"""Camera poses from frames: COLMAP (pycolmap) mapping trials,
+plausibility, rotation-only recovery."""
