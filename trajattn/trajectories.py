@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from trajattn.geometry import relative_w2c
+
 #: Neighbouring depths closer than this ratio are treated as one continuous surface when the
 #: z-buffer rasterises the quad between them (a depth edge larger than this is an occluder).
 CONTINUITY_RTOL = 0.05
@@ -63,16 +65,6 @@ class CameraTrajectories:
     @property
     def num_frames(self) -> int:
         return int(self.tracks.shape[0])
-
-
-def relative_w2c(w2c: np.ndarray) -> np.ndarray:
-    """Per-frame transforms from the frame-0 camera to frame i's camera: w2c_i @ inv(w2c_0)."""
-    w2c = np.array(w2c, dtype=np.float64)
-    if w2c.ndim != 3 or w2c.shape[1:] != (4, 4):
-        raise ValueError(f"w2c must have shape (F, 4, 4), got {w2c.shape}")
-    rel = w2c @ np.linalg.inv(w2c[0])
-    rel[0] = np.eye(4)
-    return rel
 
 
 def _check_inputs(depth: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -20,8 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 from benchmark.cameras import CameraPath
+from trajattn.geometry import relative_w2c
 from trajattn.tracking import PointTracker, PointTracks
-from trajattn.trajectories import OCCLUSION_RTOL, relative_w2c, trajectories_from_depth
+from trajattn.trajectories import OCCLUSION_RTOL, trajectories_from_depth
 
 #: Depth is interpolated bilinearly between four pixels unless their depths differ by more
 #: than this fraction (a depth edge): then the nearest pixel's depth is used, so a point on an
