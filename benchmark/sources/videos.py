@@ -24,7 +24,7 @@ from benchmark.cameras.paths import make_camera_path
 from benchmark.config.suites import Suite
 from benchmark.io import read_frames, write_frames, write_npy
 from benchmark.sources.scenes import SceneView, make_scene_camera, median_depth
-from trajattn.trajectories import relative_w2c
+from trajattn.geometry import relative_w2c
 
 
 @dataclass(frozen=True)
