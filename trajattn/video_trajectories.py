@@ -17,9 +17,10 @@ Written here because no library combines point tracks with depth-induced camera 
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
-from benchmark.cameras import CameraPath
 from trajattn.geometry import relative_w2c
 from trajattn.tracking import PointTracker, PointTracks
 from trajattn.trajectories import OCCLUSION_RTOL, trajectories_from_depth
@@ -30,7 +31,26 @@ from trajattn.trajectories import OCCLUSION_RTOL, trajectories_from_depth
 EDGE_RTOL = 0.05
 
 
-def camera_offsets(new_camera: CameraPath) -> np.ndarray:
+class CameraPathLike(Protocol):
+    """What this module reads from a camera path (``benchmark.cameras.CameraPath`` fits).
+
+    A protocol rather than the harness's type, so that trajattn imports nothing from it.
+    """
+
+    @property
+    def w2c(self) -> np.ndarray: ...  # (F, 4, 4) world-to-camera, OpenCV axes
+
+    @property
+    def num_frames(self) -> int: ...
+
+    @property
+    def width(self) -> int: ...
+
+    @property
+    def height(self) -> int: ...
+
+
+def camera_offsets(new_camera: CameraPathLike) -> np.ndarray:
     r"""Per-frame camera offsets ``M_f = w2c_f @ inv(w2c_0)`` of the requested path, applied
     in each original frame's camera coordinates: the re-shot frame f has world-to-camera
     ``M_f @ w2c_video_f``. Frame 0's offset is the identity when the path starts at the
@@ -125,7 +145,7 @@ def trajectories_from_video(
     video: np.ndarray,
     depths: np.ndarray,
     K: np.ndarray,
-    new_camera: CameraPath,
+    new_camera: CameraPathLike,
     tracker: PointTracker,
     stride: int = 4,
     occlusion_rtol: float = OCCLUSION_RTOL,
