@@ -34,7 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmark.cameras import CameraPath, invert_rigid
+from benchmark.cameras.convention import invert_rigid
+from benchmark.cameras.path import CameraPath
 
 __all__ = [
     "MOTIONS",
