@@ -14,32 +14,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-#: Metric columns, each with whether higher is better (for tables and plots).
-METRICS: dict[str, bool] = {
-    "ate": False,
-    "rpe_trans": False,
-    "rpe_rot_deg": False,
-    "rot_err": False,
-    "trans_err": False,
-    "cam_mc": False,
-    "fid": False,
-    "psnr": True,
-    "ssim": True,
-    # point-track scores (benchmark.metrics.tracks), px or 0-255 colour difference
-    "traj_epe": False,
-    "traj_epe_fraction": True,  # of the conditioning-valid points, those the tracker kept
-    "track_epe": False,
-    "track_epe_fraction": True,
-    "edit_persistence": False,
-    "edit_persistence_region": False,
-}
+from benchmark.metrics.specs import METRIC_SPECS
+
+#: Metric columns, each with whether higher is better (from the one registry,
+#: :data:`benchmark.metrics.specs.METRIC_SPECS`, in its order).
+METRICS: dict[str, bool] = {key: spec.higher_is_better for key, spec in METRIC_SPECS.items()}
 
 #: Metrics of the generated frames themselves: averaged over every run that has them (they
 #: need no recovered poses), unlike the pose errors (over runs whose poses registered).
-FRAME_METRICS = frozenset(
-    {"psnr", "ssim", "fid", "traj_epe", "traj_epe_fraction", "track_epe", "track_epe_fraction",
-     "edit_persistence", "edit_persistence_region"}
-)
+FRAME_METRICS = frozenset(key for key, spec in METRIC_SPECS.items() if spec.per_frame)
 
 
 #: Columns that say which run a row is; read from the run's own metadata, never from its

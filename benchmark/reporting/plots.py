@@ -11,9 +11,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmark.metrics import EstPoses, aligned_centres  # noqa: E402
+from benchmark.metrics.checks import EstPoses  # noqa: E402
+from benchmark.metrics.poses import aligned_centres  # noqa: E402
+from benchmark.metrics.specs import METRIC_SPECS  # noqa: E402
 
-LABELS = {"ate": "ATE", "rpe_trans": "RPE trans", "rpe_rot_deg": "RPE rot (deg)"}
+#: Panel titles: label and unit from the metric registry.
+LABELS = {key: spec.title for key, spec in METRIC_SPECS.items()}
 
 
 def _save(fig: plt.Figure, path: str | Path, dpi: int = 120) -> Path:

@@ -19,16 +19,17 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.io import atomic_write_text
+from benchmark.metrics.specs import METRIC_SPECS
 
-#: Table 1's columns (ATE, RPE trans, RPE rot, FID) then what a reader also needs.
-COLUMNS = {
-    "ate": ("ATE", 4),
-    "rpe_trans": ("RPE trans", 4),
-    "rpe_rot_deg": ("RPE rot", 4),
-    "fid": ("FID", 1),
-    "psnr": ("PSNR (dB)", 2),
-    "ssim": ("SSIM", 3),
-}
+
+def _columns(*keys: str) -> dict[str, tuple[str, int]]:
+    """Metric key -> (column header, decimals) from the registry, in the given order."""
+    return {key: (METRIC_SPECS[key].column, METRIC_SPECS[key].digits) for key in keys}
+
+
+#: Table 1's columns (ATE, RPE trans, RPE rot, FID) then what a reader also needs; headers and
+#: decimals come from the metric registry (:data:`benchmark.metrics.specs.METRIC_SPECS`).
+COLUMNS = _columns("ate", "rpe_trans", "rpe_rot_deg", "fid", "psnr", "ssim")
 
 
 def _missing(value: object) -> bool:
@@ -45,20 +46,14 @@ def _cell(mean: float | None, lo: float | None, hi: float | None, digits: int) -
 
 
 #: Extra columns (issue 8 item 6), shown only where some run has them.
-TRAJ_COLUMNS = {"traj_epe": ("traj EPE (px)", 2), "traj_epe_fraction": ("traj tracked (%)", 0)}
+TRAJ_COLUMNS = _columns("traj_epe", "traj_epe_fraction")
 
 #: ``table_edit``: first-frame-guided editing.
-EDIT_COLUMNS = {
-    "track_epe": ("track EPE (px)", 2),
-    "track_epe_fraction": ("tracked (%)", 0),
-    "edit_persistence": ("edit persistence", 1),
-    "psnr": ("PSNR (dB)", 2),
-    "ssim": ("SSIM", 3),
-}
+EDIT_COLUMNS = _columns("track_epe", "track_epe_fraction", "edit_persistence", "psnr", "ssim")
 
 
 #: Fractions shown as percentages.
-PERCENT = frozenset({"traj_epe_fraction", "track_epe_fraction"})
+PERCENT = frozenset(key for key, spec in METRIC_SPECS.items() if spec.percent)
 
 
 def _value_cell(row: pd.Series, key: str, digits: int) -> str:
