@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.config.suites import load_suite
 from benchmark.sfm.poses import PoseRecoveryConfig
 from benchmark.stages.calibration import evaluate, render_clip
 
@@ -40,11 +41,14 @@ def variants(which: str) -> dict[str, PoseRecoveryConfig]:
     out = {"legacy": PoseRecoveryConfig.legacy(), "protocol": PoseRecoveryConfig()}
     if which == "all":
         out.update({
+            "protocol, 2x upsampled SIFT": PoseRecoveryConfig(upsample_below=10_000),
             "protocol, 8192 features": PoseRecoveryConfig(max_num_features=8192),
             "protocol, 2048 features": PoseRecoveryConfig(max_num_features=2048),
-            "protocol, full-size SIFT": PoseRecoveryConfig(max_image_size=0),
-            "protocol, 640 px SIFT": PoseRecoveryConfig(max_image_size=640),
-            "protocol, sequential": PoseRecoveryConfig(matcher="sequential"),
+            "protocol, exhaustive": PoseRecoveryConfig(matcher="exhaustive"),
+            "protocol, global BA x1.4": PoseRecoveryConfig(ba_global_ratio=1.4),
+            "default-then-relaxed x3": PoseRecoveryConfig(init_rules="default-then-relaxed",
+                                                          num_trials=3),
+            "relaxed rules x2": PoseRecoveryConfig(init_rules="relaxed", num_trials=2),
             "protocol, 1 trial": PoseRecoveryConfig(num_trials=1),
         })
     return out
@@ -84,8 +88,6 @@ def main(argv: list[str] | None = None) -> None:
     if args.settings:
         plan["settings"] = [(int(f), int(w), int(h)) for w, h, f in
                             (s.split("x") for s in args.settings.split(","))]
-    from benchmark.config.suites import load_suite
-
     entries = {e["name"]: e for e in load_suite("calibration").data["scenes"]}
     configs = variants(args.variants)
     print(f"{'setting':12s} {'variant':26s} {'CPU s':>6s} {'extract':>7s} {'match':>6s} "

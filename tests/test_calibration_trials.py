@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from benchmark.sfm import poses as poses_mod
+from benchmark.sfm import mapping as poses_mod
 from benchmark.sfm.poses import PoseRecoveryConfig, recover_poses
 from benchmark.sfm.trials import Trial, implausible_frames, select_trial
 from benchmark.sources.synthetic import canonical_K
@@ -91,24 +91,24 @@ def fake_colmap(monkeypatch, tmp_path):
     script: dict[str, list[np.ndarray] | None] = {}
 
     def fake_trials(pycolmap, database, image_dir, models, names, conf, relaxed):
-        rules = "relaxed" if relaxed else "default"
         out = []
-        for k in range(conf.num_trials):
-            calls.append((rules, conf.seed + k))
+        for k, (relaxed_k, seed) in enumerate(poses_mod.trial_plan(conf, relaxed)):
+            rules = "relaxed" if relaxed_k else "default"
+            calls.append((rules, seed))
             w2c = script.get(rules)
             folder = models / f"{rules}{k}"
             folder.mkdir(parents=True, exist_ok=True)
             if w2c is None:
-                out.append((Trial(conf.seed + k, [None] * len(names), [None] * len(names),
+                out.append((Trial(seed, [None] * len(names), [None] * len(names),
                                   [0] * len(names), init_rules=rules), 0, folder))
             else:
-                t = _trial(conf.seed + k, w2c)
+                t = _trial(seed, w2c, reproj=script.get(f"{rules}_reproj", 0.4))
                 t.init_rules = rules
                 out.append((t, 1, folder))
         return out
 
-    monkeypatch.setattr(poses_mod, "_extract_and_match", lambda *a, **k: None)
-    monkeypatch.setattr(poses_mod, "_run_trials", fake_trials)
+    monkeypatch.setattr(poses_mod, "extract_and_match", lambda *a, **k: None)
+    monkeypatch.setattr(poses_mod, "run_trials", fake_trials)
     frames = tmp_path / "frames"
     frames.mkdir()
     paths = []
@@ -119,8 +119,12 @@ def fake_colmap(monkeypatch, tmp_path):
 
 
 def _recover(paths: list[Path], tmp: Path, **conf) -> poses_mod.RecoveredPoses:
+    """The previous rule order (COLMAP's rules, relaxed ones as fallback) unless ``conf``
+    names another."""
+    options = {"rotation_fallback": False, "num_trials": 2,
+               "init_rules": "default-then-relaxed", **conf}
     return recover_poses(paths, canonical_K(448, 256), tmp / "sfm",
-                         PoseRecoveryConfig(rotation_fallback=False, num_trials=2, **conf))
+                         PoseRecoveryConfig(**options))
 
 
 def test_default_rules_first_and_relaxed_only_when_they_find_no_model(fake_colmap, tmp_path):
@@ -162,10 +166,69 @@ def test_no_model_but_homographies_skip_relaxed_rules_for_rotation_only(
 ):
     calls, script, paths = fake_colmap
     rotations = [np.eye(4) for _ in range(F)]
-    monkeypatch.setattr(poses_mod, "_rotation_only",
+    monkeypatch.setattr(poses_mod, "rotation_only",
                         lambda *a, **k: (rotations, "14/14 matched pairs rotation-dominant"))
     result = recover_poses(paths, canonical_K(448, 256), tmp_path / "sfm",
-                           PoseRecoveryConfig(num_trials=2))
+                           PoseRecoveryConfig(num_trials=2, init_rules="default-then-relaxed"))
     assert {r for r, _ in calls} == {"default"}
     assert result.kind == "rotation_only" and result.status == "ok"
     assert "no model" in result.reason and "translation undefined" in result.reason
+
+
+# The protocol's default: one trial with COLMAP's rules and one with the relaxed rules.
+
+
+def test_mixed_rules_map_once_with_each_rule_set(fake_colmap, tmp_path):
+    calls, script, paths = fake_colmap
+    script["default"] = _orbit()
+    script["relaxed"] = _orbit(scale=2.0)
+    result = _recover(paths, tmp_path, init_rules="mixed", num_trials=2)
+    assert calls == [("default", 0), ("relaxed", 0)]
+    assert result.status == "ok" and not result.unstable and not result.dropped
+    assert [t["init_rules"] for t in result.trials] == ["default", "relaxed"]
+
+
+def test_mixed_rules_fall_back_to_the_relaxed_trial_when_the_defaults_find_no_model(
+    fake_colmap, tmp_path
+):
+    calls, script, paths = fake_colmap
+    script["default"] = None
+    script["relaxed"] = _orbit()
+    result = _recover(paths, tmp_path, init_rules="mixed", num_trials=2)
+    assert calls == [("default", 0), ("relaxed", 0)]
+    assert result.status == "ok" and result.init_rules == "relaxed"
+
+
+def test_mixed_trial_plan_alternates_rules_and_advances_the_seed_per_pair():
+    conf = PoseRecoveryConfig(init_rules="mixed", num_trials=4, seed=7)
+    assert poses_mod.trial_plan(conf, relaxed=False) == [(False, 7), (True, 7), (False, 8),
+                                                         (True, 8)]
+    conf = PoseRecoveryConfig(init_rules="default", num_trials=3, seed=7)
+    assert poses_mod.trial_plan(conf, relaxed=False) == [(False, 7), (False, 8), (False, 9)]
+
+
+def test_mixed_rules_without_any_model_are_a_recorded_failure(fake_colmap, tmp_path):
+    calls, script, paths = fake_colmap
+    result = _recover(paths, tmp_path, init_rules="mixed", num_trials=2)
+    assert calls == [("default", 0), ("relaxed", 0)]
+    assert result.status == "failed" and "no model" in result.reason
+
+
+def test_a_wrong_model_all_same_rule_trials_agree_on_ends_flagged_or_consistent(
+    fake_colmap, tmp_path
+):
+    # the calibration's hard01 orbit class: every trial with COLMAP's rules converges on the
+    # same distorted model (higher reprojection error), the relaxed initialisation does not
+    calls, script, paths = fake_colmap
+    script["default"] = _orbit(bend=0.6)
+    script["default_reproj"] = 0.46
+    script["relaxed"] = _orbit()
+    script["relaxed_reproj"] = 0.27
+    same_rules = _recover(paths, tmp_path, init_rules="default", num_trials=3)
+    assert same_rules.status == "ok" and not same_rules.unstable  # the blind spot
+    result = _recover(paths, tmp_path, init_rules="mixed", num_trials=2)
+    assert result.unstable or result.init_rules == "relaxed"
+    if result.status == "ok":
+        assert result.init_rules == "relaxed"
+    else:
+        assert "unstable" in result.reason

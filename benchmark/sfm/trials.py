@@ -264,10 +264,12 @@ def select_trial(
         return float(np.median(meds)) if meds else 0.0
 
     discs = {id(t): median_disc(t) for t in top}
+    # the medoid needs three trials: of two, each is as far from the other
+    medoid = len(usable) >= 3
     chosen = min(
         top,
         key=lambda t: (
-            discs[id(t)],
+            discs[id(t)] if medoid else 0.0,
             t.mean_reproj_px if np.isfinite(t.mean_reproj_px) else float("inf"),
             -t.num_points3d,
             t.seed,

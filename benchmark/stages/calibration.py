@@ -19,6 +19,7 @@ import argparse
 import csv
 import datetime
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ import numpy as np
 import yaml
 
 from benchmark.cameras.paths import make_camera_path
+from benchmark.config.suites import load_suite
 from benchmark.io import atomic_write_text, write_frames
 from benchmark.metrics import camera_pose_errors, rotation_only_errors
 from benchmark.sfm.poses import PoseRecoveryConfig, RecoveredPoses, recover_poses
@@ -62,6 +64,7 @@ class Clip:
 
 def build_scene(entry: dict[str, Any]) -> Any:
     """The synthetic scene of a suite entry (either family)."""
+    # the renderer needs torch: imported here so that reading the floor (tables) stays light
     from benchmark.sources.synthetic_hard import make_family_scene
 
     return make_family_scene({"family": entry.get("family", "rooms"), "seed": entry["seed"],
@@ -73,6 +76,7 @@ def render_clip(
     cache: Path, scene: Any = None,
 ) -> Clip:
     """Render (or reuse from ``cache``) the exact clip of ``camera`` in the scene ``entry``."""
+    # the renderer needs torch: imported here so that reading the floor (tables) stays light
     from benchmark.sources.synthetic import canonical_K, render, render_frames
 
     K = canonical_K(width, height)
@@ -138,8 +142,6 @@ def run(
     conf: PoseRecoveryConfig,
 ) -> list[dict[str, Any]]:
     """Every clip x SfM seed of the suite (optionally a subset); rows also go to the CSV."""
-    from benchmark.config.suites import load_suite
-
     suite = load_suite(suite_name)
     entries = [e for e in suite.data["scenes"] if scenes is None or e["name"] in scenes]
     cams = [c for c in suite.data["cameras"] if cameras is None or c in cameras]
@@ -308,8 +310,6 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"summarise out/calibration.csv into {FLOOR_FILE.relative_to(ROOT)}")
     parser.add_argument("--summary-only", action="store_true", help="no new runs")
     args = parser.parse_args(argv)
-    from benchmark.config.suites import load_suite
-
     cal = load_suite(args.suite).data.get("calibration", {})
     settings = [tuple(int(v) for v in s) for s in cal.get("settings", [])]
     if args.settings:
@@ -328,8 +328,6 @@ def main(argv: list[str] | None = None) -> None:
     summary = summarise(rows)
     print(yaml.safe_dump(summary, sort_keys=False))
     if args.write_floor:
-        import sys
-
         write_floor(summary, "python -m benchmark.stages.calibration " + " ".join(sys.argv[1:]),
                     conf=conf)
 

@@ -1,0 +1,269 @@
+"""Mapping trials on shared features and matches, the choice among them, and the verdict of
+one clip (:func:`recover_poses`; protocol in docs/protocol.md)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.cameras import CameraFileError, validate_intrinsics
+from benchmark.sfm.colmap import (
+    capture_native_output,
+    database_summary,
+    extract_and_match,
+    frames_of,
+    largest_model,
+    mapper_options,
+    rotation_only,
+)
+from benchmark.sfm.records import PoseRecoveryConfig, RecoveredPoses
+from benchmark.sfm.trials import (
+    MAX_DISAGREEMENT,
+    Selection,
+    Trial,
+    frame_discrepancy,
+    select_trial,
+)
+
+log = logging.getLogger(__name__)
+
+def trial_plan(conf: PoseRecoveryConfig, relaxed: bool) -> list[tuple[bool, int]]:
+    """(relaxed rules?, seed) of each mapping trial, in order. ``mixed`` alternates COLMAP's
+    rules and the relaxed ones (seed, seed, seed+1, seed+1, ...): the two rule sets pick
+    different initial pairs, so a model that only one initialisation leads to shows up as a
+    disagreement, which same-rule trials with other seeds do not reveal."""
+    n = max(1, conf.num_trials)
+    if conf.init_rules == "mixed":
+        return [(k % 2 == 1, conf.seed + k // 2) for k in range(n)]
+    return [(relaxed, conf.seed + k) for k in range(n)]
+
+
+def run_trials(
+    pycolmap: Any, database: Path, image_dir: Path, models: Path, names: list[str],
+    conf: PoseRecoveryConfig, relaxed: bool,
+) -> list[tuple[Trial, int, Path]]:
+    """Mappings of :func:`trial_plan` on the shared database; (trial, number of models, its
+    folder) each. Stops early when a third trial cannot change the outcome: the first two
+    agree, or no trial of each rule set found any model."""
+    out: list[tuple[Trial, int, Path]] = []
+    plan = trial_plan(conf, relaxed)
+    mixed = conf.init_rules == "mixed"
+    for k, (relaxed_k, seed) in enumerate(plan):
+        if k >= 1 and not mixed and out[0][1] == 0:
+            break  # no model at all is not a matter of the seed: do not pay for more trials
+        if k >= 2 and mixed and out[0][1] == 0 and out[1][1] == 0:
+            break  # neither rule set found a model
+        if k == 2 and _consistent(out[0][0], out[1][0], conf):
+            break  # two trials agree: a third cannot change the median or the selection
+        rules = "relaxed" if relaxed_k else "default"
+        folder = models / f"{rules}{k}"
+        folder.mkdir(parents=True, exist_ok=True)
+        pycolmap.set_random_seed(seed)
+        options = mapper_options(pycolmap, conf, seed, relaxed_k)
+        if conf.mapper == "incremental":
+            recs = pycolmap.incremental_mapping(database, image_dir, folder, options)
+        else:
+            recs = pycolmap.global_mapping(database, image_dir, folder, options)
+        if not recs:
+            trial = Trial(seed, [None] * len(names), [None] * len(names), [0] * len(names),
+                          init_rules=rules)
+            out.append((trial, 0, folder))
+            continue
+        best = largest_model(recs)
+        w2c, reproj, obs, depth = frames_of(best, names)
+        trial = Trial(seed, w2c, reproj, obs, float(best.compute_mean_reprojection_error()),
+                      int(best.num_points3D()), depth, rules)
+        # keep only the chosen model of this trial on disk (real_videos reads it back)
+        for key, rec in recs.items():
+            if rec is not best:
+                shutil.rmtree(folder / str(key), ignore_errors=True)
+        out.append((trial, len(recs), folder))
+    return out
+
+
+def _consistent(a: Trial, b: Trial, conf: PoseRecoveryConfig) -> bool:
+    """Two trials register the same frames and agree on every one within the consensus
+    tolerance (so no frame is dropped for disagreement and the clip is stable)."""
+    if not conf.plausibility or a.registered != b.registered or len(a.registered) < 3:
+        return False
+    disc = frame_discrepancy(a, b)
+    return bool(disc) and max(disc.values()) <= MAX_DISAGREEMENT
+
+
+def _enough(selection: Selection, num_frames: int, conf: PoseRecoveryConfig) -> bool:
+    if selection.trial is None:
+        return False
+    kept = [i for i in selection.trial.plausible if i not in selection.dropped]
+    return len(kept) >= conf.min_registered * num_frames
+
+
+def recover_poses(
+    image_paths: list[Path],
+    K: np.ndarray,
+    work_dir: str | Path,
+    conf: PoseRecoveryConfig | None = None,
+) -> RecoveredPoses:
+    r"""Run COLMAP on ``image_paths`` (frame order) with fixed intrinsics ``K``.
+
+    Protocol (defaults; docs/protocol.md): SIFT and verified matches once; ``num_trials``
+    seeded incremental mappings with COLMAP's initial-pair rules, and only if none of them
+    registers enough plausible frames, the same trials with relaxed rules; the trial chosen
+    by :func:`benchmark.sfm.trials.select_trial` (no ground truth), its implausible frames
+    set to None (``dropped`` says why). Without any model, rotation-dominant clips (pan, tilt,
+    roll) get rotation-only poses from pairwise homographies (``kind="rotation_only"``).
+
+    Args:
+        image_paths: one image per frame, all in one folder, in frame order.
+        K: (3, 3) intrinsics in pixels of these images (COLMAP's pixel-centre convention).
+        work_dir: scratch folder for the database and models; ``sfm.log`` stays there, and
+            ``models/0`` holds the chosen trial's model.
+        conf: options (defaults: the benchmark protocol).
+
+    Returns:
+        RecoveredPoses; ``status == "failed"`` with a reason when ``K`` is not a valid
+        pinhole matrix, fewer than ``conf.min_registered`` of the frames register (after the
+        plausibility rules), the trials disagree (``unstable``), COLMAP builds no model and
+        the clip is not rotation-dominant (the reason then says how many frames had SIFT
+        keypoints and how many inlier matches there were) or COLMAP errors.
+    """
+    import pycolmap  # native library (~0.3 s): loaded only when a clip is posed, so the
+    # scoring and report stages, which import this package for poses.json, stay light
+
+    conf = conf or PoseRecoveryConfig()
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    log_path = work / "sfm.log"
+    log_path.write_text("")
+    database = work / "database.db"
+    models = work / "models"
+    trials_dir = work / "trials"
+    for stale in (database, models, trials_dir):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        elif stale.exists():
+            stale.unlink()
+    models.mkdir()
+    paths = [Path(p) for p in image_paths]
+    image_dir = paths[0].parent if paths else work
+    if any(p.parent != image_dir for p in paths):
+        raise ValueError("all frames must lie in one folder")
+    names = [p.name for p in paths]
+    n = len(paths)
+    none: list[np.ndarray | None] = [None] * n
+    config = asdict(conf)
+    try:
+        K = validate_intrinsics(K, "intrinsics K")
+    except CameraFileError as exc:  # a method's K: recorded, COLMAP would fail obscurely
+        return RecoveredPoses(none, "failed", f"invalid {exc}", 0, config)
+    if n < 2:
+        return RecoveredPoses(none, "failed", f"{n} frame(s): nothing to match", 0, config)
+
+    timings: dict[str, float] = {}
+    rule_sets = {"relaxed": [True], "default": [False], "mixed": [False]}.get(
+        conf.init_rules, [False, True])
+    try:
+        pycolmap.set_random_seed(conf.seed)
+        with capture_native_output(log_path):
+            extract_and_match(pycolmap, database, image_dir, names, K, conf, timings)
+            start = time.process_time()
+            runs: list[tuple[Trial, int, Path]] = []
+            selection = Selection(None, {}, None, False)
+            rotation = None
+            for relaxed in rule_sets:
+                runs += run_trials(pycolmap, database, image_dir, trials_dir, names, conf,
+                                    relaxed)
+                selection = select_trial([t for t, _, _ in runs], plausibility=conf.plausibility)
+                if _enough(selection, n, conf):
+                    break
+                if selection.trial is None and conf.rotation_fallback and "rotation" not in timings:
+                    # No model and the matches are explained by homographies: no parallax,
+                    # so relaxed initial-pair rules cannot triangulate either; skip them.
+                    timings["mapping"] = time.process_time() - start
+                    rot_start = time.process_time()
+                    rotation = rotation_only(pycolmap, database, names, K, conf)
+                    timings["rotation"] = time.process_time() - rot_start
+                    start = time.process_time() - timings["mapping"]
+                    if rotation is not None:
+                        break
+            timings["mapping"] = time.process_time() - start
+    except Exception as exc:  # COLMAP errors become a recorded failure, never a crash
+        log.warning("pose recovery failed: %s", exc)
+        return RecoveredPoses(none, "failed", f"COLMAP error: {exc}", 0, config,
+                              timings=timings)
+
+    verdicts = [t.verdict() for t, _, _ in runs]
+    chosen = selection.trial
+    if chosen is None:
+        why = database_summary(pycolmap, database, n)
+        if rotation is not None:
+            w2c, note = rotation
+            result = RecoveredPoses(
+                w2c, "ok", f"rotation only: SfM reconstructed no model{why}; {note}; "
+                "translation undefined", 0, config, kind="rotation_only", trials=verdicts,
+                timings=timings,
+            )
+            return _gate(result, conf)
+        return RecoveredPoses(none, "failed", f"COLMAP reconstructed no model{why}", 0, config,
+                              trials=verdicts, timings=timings)
+    _keep_chosen_model(trials_dir, models, next(f for t, _, f in runs if t is chosen))
+    w2c = [None if i in selection.dropped else p for i, p in enumerate(chosen.w2c)]
+    result = RecoveredPoses(
+        w2c, "ok", "", next(m for t, m, _ in runs if t is chosen), config, kind="sfm",
+        trials=verdicts, dropped=dict(sorted(selection.dropped.items())),
+        init_rules=chosen.init_rules, unstable=selection.unstable, timings=timings,
+    )
+    if selection.unstable:
+        result.status = "failed"
+        result.reason = (
+            f"unstable: the chosen mapping trial (seed {chosen.seed}) and the others disagree "
+            f"by {selection.disagreement:.1%} of the path's scale (median over frames; "
+            f"limit {MAX_DISAGREEMENT:.0%})"
+        )
+        return result
+    result = _gate(result, conf)
+    if result.status == "failed" and conf.rotation_fallback and "rotation" not in timings:
+        # A partial model of a clip the homographies explain (e.g. a pan with a little
+        # parallax): its rotations are still measurable.
+        rot_start = time.process_time()
+        rotation = rotation_only(pycolmap, database, names, K, conf)
+        timings["rotation"] = time.process_time() - rot_start
+        if rotation is not None:
+            w2c_rot, note = rotation
+            rot_result = _gate(RecoveredPoses(
+                w2c_rot, "ok", f"rotation only: SfM {result.reason}; {note}; translation "
+                "undefined", result.num_models, config, kind="rotation_only", trials=verdicts,
+                init_rules=result.init_rules, timings=timings,
+            ), conf)
+            if rot_result.status == "ok":
+                return rot_result
+    return result
+
+
+def _gate(result: RecoveredPoses, conf: PoseRecoveryConfig) -> RecoveredPoses:
+    """The registration threshold; the reason names the frames the plausibility rules
+    dropped."""
+    if result.registered_ratio < conf.min_registered:
+        result.status = "failed"
+        result.reason = (
+            f"registered {result.num_registered}/{result.num_frames} frames "
+            f"< {conf.min_registered:.0%}"
+        )
+    if result.dropped:
+        named = "; ".join(f"frame {i}: {why}" for i, why in sorted(result.dropped.items()))
+        result.reason = (result.reason + "; " if result.reason else "") + (
+            f"treated as unregistered: {named}")
+    return result
+
+
+def _keep_chosen_model(trials_dir: Path, models: Path, folder: Path) -> None:
+    """Move the chosen trial's model to ``models/0`` and delete the other trials' models."""
+    kept = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    if kept:
+        shutil.move(str(kept[0]), str(models / "0"))
+    shutil.rmtree(trials_dir, ignore_errors=True)
