@@ -1,5 +1,11 @@
 """``trajbench`` command line: one subcommand per stage, each a thin shell over a function
-that Python code (and the Snakefile's rules) can call the same way."""
+that Python code (and the Snakefile's rules) can call the same way.
+
+Each command imports its stage inside its function: the stages load pycolmap, matplotlib,
+pandas or torch, and ``trajbench methods`` should not wait for all of them. ``train`` and
+``attention`` hand their arguments on to the trainer's and the attention figure's own command
+lines (``trajbench train --help``, ``trajbench attention --help``).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from methods import REGISTRY, UnknownMethodError, get_method_class, preset_file
+
 
 def _cmd_methods(args: argparse.Namespace) -> int:
-    from methods import REGISTRY, get_method_class
-
     if args.name:
-        cls = get_method_class(args.name)
-        print(f"{args.name}: {REGISTRY[args.name]}")
+        preset = preset_file(args.name)
+        adapter = args.name if preset is None else str(preset["adapter"])
+        cls = get_method_class(adapter)
+        if preset is not None:
+            print(f"{args.name}: preset of adapter {adapter}")
+            for key, value in (preset.get("args") or {}).items():
+                print(f"  {key} = {value!r}")
+        print(f"{adapter}: {REGISTRY.get(adapter, adapter)}")
         print((sys.modules[cls.__module__].__doc__ or "").strip())
         for key, value in cls.default_conf.items():
             print(f"  {key} = {value!r}")
@@ -181,6 +193,25 @@ def _cmd_aggregate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    if args.backbone == "wan":
+        from trajattn.wan.train import main as train_main
+    else:
+        from trajattn.train import main as train_main
+    return int(train_main(args.rest) or 0)
+
+
+def _cmd_attention(args: argparse.Namespace) -> int:
+    from benchmark.stages.attention.cli import DESCRIPTION, add_arguments, run
+
+    parser = argparse.ArgumentParser(prog="trajbench attention", description=DESCRIPTION)
+    return run(add_arguments(parser).parse_args(args.rest))
+
+
+#: Subcommands whose own command line parses the arguments after their name.
+_PASSTHROUGH = ("train", "attention")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trajbench",
@@ -302,20 +333,38 @@ def build_parser() -> argparse.ArgumentParser:
                    "table_edit: first-frame-guided editing")
     p.add_argument("metrics", nargs="*", type=Path, help="metrics.json files (default: all)")
     p.set_defaults(func=_cmd_aggregate)
+
+    p = sub.add_parser(
+        "train", add_help=False,
+        help="train trajectory-attention weights (SVD or Wan); the trainer's flags follow",
+        description="Trains with trajattn.train (SVD) or trajattn.wan.train (Wan); every other "
+        "argument goes to that trainer (`trajbench train --help` lists them).",
+    )
+    p.add_argument("--backbone", choices=["svd", "wan"], default="svd",
+                   help="svd: python -m trajattn.train; wan: python -m trajattn.wan.train")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "attention", add_help=False,
+        help="Fig. 2-style temporal vs trajectory attention maps of a trajattn preset",
+    )
+    p.set_defaults(func=_cmd_attention)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``trajbench`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.command in _PASSTHROUGH:
+        args.rest = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s: %(message)s",
     )
     logging.getLogger("evo").setLevel(logging.WARNING)  # evo prints every statistic at INFO
-    from methods import UnknownMethodError
-
     try:
         return int(args.func(args) or 0)
     except (UnknownMethodError, ValueError, FileNotFoundError) as exc:

@@ -54,7 +54,7 @@ def fit_to_resolution(
 def resolve_device_dtype(device: str, dtype: str) -> tuple[str, Any]:
     """``device``/``dtype`` options to torch values: ``"auto"`` picks cuda when available
     (else cpu) and float16 on cuda (else float32)."""
-    import torch
+    import torch  # heavy optional dependency: only adapters that build a model call this
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

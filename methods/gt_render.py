@@ -23,6 +23,7 @@ class GroundTruthRender(Method):
                 "'synthetic-video' or 'synthetic-editing'); this clip "
                 "comes from a real image, whose other views cannot be rendered"
             )
+        # heavy: the synthetic renderer imports torch; loaded only when a clip is rendered
         from benchmark.sources.synthetic import render_frames
 
         cam = request.camera

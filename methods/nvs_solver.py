@@ -30,114 +30,24 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
+import PIL.Image
 
-from methods.base import GenerationRequest, GenerationResult, Method, MethodUnavailable
-from methods.framing import fit_to_resolution, fit_video, resolve_device_dtype, svd_sampling_options
+from methods.base import GenerationRequest, GenerationResult
+from methods.framing import svd_sampling_options
+from methods.svd import SVD_OPTIONS, SVD_XT, DiffusionMethod
 
-SVD_XT = "stabilityai/stable-video-diffusion-img2vid-xt"
-
-
-def warp_targets(
-    image: np.ndarray, depth: np.ndarray, K: np.ndarray, w2c: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    r"""Warped frames and validity of the conditioning image along a camera path.
-
-    Args:
-        image: (H, W, 3) uint8; depth: (H, W) z-depth; K: (3, 3) in the image's pixels;
-        w2c: (F, 4, 4) world-to-camera, frame 0 the image's view.
-
-    Returns:
-        (F, H, W, 3) uint8 warped frames (zeros in holes) and (F, H, W) bool validity; frame 0
-        is the image itself, valid everywhere (upstream guides frame 0 with the full image).
-    """
-    from trajattn.warp import warp_image
-
-    warped, valid = warp_image(image, depth, K, w2c)
-    frames = np.clip(np.rint(warped), 0, 255).astype(np.uint8)
-    frames[0] = image
-    valid[0] = True
-    return frames, valid
+# The warp targets live in methods.warp_guidance (shared with trajattn); re-exported here.
+from methods.warp_guidance import (  # noqa: F401
+    guidance_info,
+    guidance_targets,
+    require_depth,
+    video_depth_message,
+    video_warp_targets,
+    warp_targets,
+)
 
 
-def video_warp_targets(
-    frames: np.ndarray, depths: np.ndarray, K: np.ndarray, offsets: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    r"""Guidance targets of a video request (upstream svd_interpolate_dyn_img.py setting).
-
-    Target frame f is video frame f warped with its own depth by the offset ``M_f``
-    (:func:`trajattn.warp.warp_image` with the path ``[I, M_f]``, index 1); frame 0 is video
-    frame 0 (the conditioning image), valid everywhere, as upstream guides it with the image.
-
-    Args:
-        frames: (F, H, W, 3) uint8 input video; depths: (F, H, W) its z-depth; K: (3, 3);
-        offsets: (F, 4, 4) from :meth:`GenerationRequest.camera_offsets`.
-
-    Returns:
-        (F, H, W, 3) uint8 warped frames (zeros in holes) and (F, H, W) bool validity.
-    """
-    from trajattn.warp import warp_video_frames
-
-    frames = np.asarray(frames)
-    colours, valid = warp_video_frames(frames, depths, K, offsets)
-    warped = np.clip(np.rint(colours), 0, 255).astype(np.uint8)
-    warped[0], valid[0] = frames[0], True
-    return warped, valid
-
-
-def guidance_targets(
-    request: GenerationRequest, width: int, height: int, method: str
-) -> dict[str, Any]:
-    r"""Everything a depth-warp-guided method needs from a request, fitted to the model size.
-
-    Image requests: the image and its depth warped along ``request.camera``
-    (:func:`warp_targets`). Video requests: each video frame warped by its own offset
-    (:func:`video_warp_targets`). Used by this adapter and by ``trajattn`` with
-    ``nvs_guidance: true``.
-
-    Returns:
-        dict with ``image`` (height, width, 3), ``K``, ``crop`` and ``warped``/``valid``.
-
-    Raises:
-        MethodUnavailable: the depth it needs is missing (names where it comes from).
-    """
-    require_depth(request, method)
-    cam = request.camera
-    if request.video is not None:
-        frames, depths, K, crop = fit_video(
-            request.video, request.video_depth, request.video_camera.K, width, height
-        )
-        offsets = request.camera_offsets()
-        warped, valid = video_warp_targets(frames, depths, K, offsets)
-        image = fit_to_resolution(request.image, None, cam.K, width, height)[0]
-        return {"image": image, "K": K, "crop": crop, "warped": warped, "valid": valid}
-    image, depth, K, crop = fit_to_resolution(request.image, request.depth, cam.K, width, height)
-    warped, valid = warp_targets(image, depth, K, cam.w2c)
-    return {"image": image, "K": K, "crop": crop, "warped": warped, "valid": valid}
-
-
-def require_depth(request: GenerationRequest, method: str) -> None:
-    """Raise MethodUnavailable when the depth a warp needs is missing (image: the conditioning
-    view's depth; video: every frame's depth), naming where it comes from."""
-    if request.video is not None and request.video_depth is None:
-        raise MethodUnavailable(video_depth_message(method))
-    if request.video is None and request.depth is None:
-        raise MethodUnavailable(
-            f"{method} warps the conditioning image with its depth: give the scene's depth.npy "
-            "(synthetic suites) or run the suite's depth stage (Depth-Anything-V2)"
-        )
-
-
-def video_depth_message(method: str) -> str:
-    """The MethodUnavailable message of a video request without per-frame depth."""
-    return (
-        f"{method} re-shoots a video with the depth of every input frame: give the video's "
-        "depths.npy (synthetic-video suites render it; `trajbench prepare-video` runs the "
-        "suite's depth model, Depth-Anything-V2, on every frame of a real clip)"
-    )
-
-
-class NVSSolver(Method):
+class NVSSolver(DiffusionMethod):
     name = "nvs_solver"
     default_conf: dict[str, Any] = {
         "base_model": SVD_XT,  # diffusers folder or hub id of SVD-XT
@@ -161,64 +71,47 @@ class NVSSolver(Method):
         "latent_divisor": 5.6,  # upstream factor_s; null: 1 / vae.config.scaling_factor
         "width": 1024,
         "height": 576,
-        "device": "auto",  # "auto": cuda when available, else cpu
-        "dtype": "auto",  # "auto": float16 on cuda, float32 on cpu
-        "local_files_only": None,  # never download; null: only when HF_HUB_OFFLINE is set
-        "tiny": False,  # tiny random SVD for CPU tests (ignores base_model)
+        **{k: v for k, v in SVD_OPTIONS.items() if k != "decode_chunk_size"},
     }
 
-    def __init__(self, conf: dict[str, Any] | None = None) -> None:
-        super().__init__(conf)
-        self._pipe = None
-
-    def pipeline(self) -> Any:
-        """The loaded SVD pipeline (built on first use). Raises MethodUnavailable naming the
-        download when SVD-XT is missing."""
-        if self._pipe is not None:
-            return self._pipe
+    def tiny_pipeline(self, dtype: Any) -> Any:
+        """A plain SVD pipeline of tiny random parts (:mod:`trajattn.tiny`)."""
+        # heavy optional dependencies (torch, diffusers): loaded only when a model is built
         from diffusers import EulerDiscreteScheduler, StableVideoDiffusionPipeline
 
-        from trajattn.pipeline import MissingModelError, load_svd
+        from trajattn.tiny import (
+            SVD_SCHEDULER,
+            tiny_feature_extractor,
+            tiny_image_encoder,
+            tiny_unet,
+            tiny_vae,
+        )
 
-        conf = self.conf
-        device, dtype = resolve_device_dtype(conf["device"], conf["dtype"])
-        if conf["tiny"]:
-            from trajattn.tiny import (
-                SVD_SCHEDULER,
-                tiny_feature_extractor,
-                tiny_image_encoder,
-                tiny_unet,
-                tiny_vae,
-            )
+        return StableVideoDiffusionPipeline(
+            vae=tiny_vae(0),
+            image_encoder=tiny_image_encoder(0),
+            unet=tiny_unet(0),
+            scheduler=EulerDiscreteScheduler(**SVD_SCHEDULER),
+            feature_extractor=tiny_feature_extractor(),
+        )
 
-            pipe = StableVideoDiffusionPipeline(
-                vae=tiny_vae(0),
-                image_encoder=tiny_image_encoder(0),
-                unet=tiny_unet(0),
-                scheduler=EulerDiscreteScheduler(**SVD_SCHEDULER),
-                feature_extractor=tiny_feature_extractor(),
-            )
-        else:
-            kwargs: dict[str, Any] = {"torch_dtype": dtype}
-            if conf["svd_variant"]:
-                kwargs["svd_variant"] = conf["svd_variant"]
-            try:
-                pipe = load_svd(
-                    StableVideoDiffusionPipeline,
-                    conf["base_model"],
-                    conf["local_files_only"],
-                    **kwargs,
-                )
-            except MissingModelError as exc:
-                raise MethodUnavailable(str(exc)) from exc
-        pipe = pipe.to(device=device, dtype=dtype)
-        pipe.set_progress_bar_config(disable=True)
-        self._pipe = pipe
-        return pipe
+    def load_pipeline(self, dtype: Any) -> Any:
+        """SVD-XT from ``base_model`` (``svd_variant`` when set)."""
+        from diffusers import StableVideoDiffusionPipeline  # heavy: as above
+
+        from trajattn.pipeline import load_svd
+
+        kwargs: dict[str, Any] = {"torch_dtype": dtype}
+        if self.conf["svd_variant"]:
+            kwargs["svd_variant"] = self.conf["svd_variant"]
+        return load_svd(
+            StableVideoDiffusionPipeline, self.conf["base_model"], self.conf["local_files_only"],
+            **kwargs,
+        )
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         require_depth(request, self.name)
-        import PIL.Image
+        # heavy optional dependencies (torch, trajattn's diffusers code): loaded per call
         import torch
 
         from trajattn.nvs_guidance import NVSGuidanceConfig, nvs_guidance
@@ -274,19 +167,3 @@ class NVSSolver(Method):
                 **guidance_info(targets["valid"], guided, video),
             },
         )
-
-
-def guidance_info(valid: np.ndarray, guided: Any, video: bool) -> dict[str, Any]:
-    """What meta.json records about an NVS-Solver-guided call (warp, schedule, updates)."""
-    return {
-        "warp": (
-            "each video frame warped with its own depth by its camera offset M_f "
-            "(trajattn.warp.warp_image)"
-            if video
-            else "trajattn.warp.warp_image with the request's K and w2c (upstream: forward "
-            "splatting with focal 260 px on look-at paths)"
-        ),
-        "valid_fraction_per_frame": [round(float(v), 4) for v in valid.mean((1, 2))],
-        "weight_schedule_v1_v2_v3": list(guided.chosen) if guided.chosen else None,
-        "guidance_rms_per_step": [round(h["rms"], 6) for h in guided.history],
-    }

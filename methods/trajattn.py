@@ -19,7 +19,7 @@ jittered 8-px grids with CoTracker2: as many points as one 4-px grid, our defaul
 ``nvs_guidance: true`` is "Ours w. NVS-Solver" (paper Table 2, last row; official
 video_control.sh ``--use_nvs_solver --num_inference_steps 50``): the sampling also runs inside
 :func:`trajattn.nvs_guidance.nvs_guidance`, pulled toward depth-warped frames built exactly as
-the ``nvs_solver`` adapter builds them (:func:`methods.nvs_solver.guidance_targets`: video
+the ``nvs_solver`` adapter builds them (:func:`methods.warp_guidance.guidance_targets`: video
 frame f warped with its own depth by ``M_f``; for image requests the image warped along the
 path). Official defaults (models/my_svd_pipeline_clean.py ``My_SVD.__call__``): lr 0.02, weight
 clamp 0.6. Deviation: the official guidance pass predicts x0 *without* trajectory attention
@@ -42,20 +42,18 @@ from typing import Any
 
 import numpy as np
 
-from methods.base import GenerationRequest, GenerationResult, Method, MethodUnavailable
-from methods.framing import fit_to_resolution, fit_video, resolve_device_dtype, svd_sampling_options
-from methods.nvs_solver import (
-    guidance_info,
-    guidance_targets,
-    video_depth_message,
-)
+from methods.base import GenerationRequest, GenerationResult, MethodUnavailable
+from methods.framing import fit_to_resolution, fit_video, svd_sampling_options
+from methods.svd import SVD_OPTIONS, SVD_XT, DiffusionMethod
+from methods.trajattn_common import model_info, require_image_depth, trajectory_extras
+from methods.warp_guidance import guidance_info, guidance_targets, video_depth_message
 from trajattn.settings import PAPER_DEFAULTS
 
 
-class TrajectoryAttentionMethod(Method):
+class TrajectoryAttentionMethod(DiffusionMethod):
     name = "trajattn"
     default_conf: dict[str, Any] = {
-        "base_model": "stabilityai/stable-video-diffusion-img2vid-xt",  # folder or hub id
+        "base_model": SVD_XT,  # folder or hub id
         # official .pth, our .safetensors, "repo_id:filename" on the hub, or null (none)
         "weights": "zeqixiao/TrajectoryAttention:trajattn_temp.pth",
         "variant": "inherit",  # Table 3: vanilla, tuning, addon, inherit
@@ -77,64 +75,45 @@ class TrajectoryAttentionMethod(Method):
         "nvs_compat_cutoff": False,  # reproduce upstream's hole-count slip in the cutoff
         "nvs_latent_divisor": 5.6,  # upstream factor_s; null: 1 / vae.config.scaling_factor
         **{k: v for k, v in PAPER_DEFAULTS.items() if k not in ("num_frames", "width", "height")},
-        "decode_chunk_size": None,  # frames per VAE decode; null = all at once
         "width": PAPER_DEFAULTS["width"],
         "height": PAPER_DEFAULTS["height"],
-        "device": "auto",  # "auto": cuda when available, else cpu
-        "dtype": "auto",  # "auto": float16 on cuda, float32 on cpu
-        "local_files_only": None,  # never download; null: only when HF_HUB_OFFLINE is set
-        "tiny": False,  # tiny random pipeline for CPU tests (ignores base_model/weights)
+        **SVD_OPTIONS,
     }
 
-    def __init__(self, conf: dict[str, Any] | None = None) -> None:
-        super().__init__(conf)
-        self._pipe = None
-
-    def pipeline(self) -> Any:
-        """The loaded pipeline (built on first use). Raises MethodUnavailable when SVD or the
-        trajectory-attention weights are missing, naming what to download."""
-        if self._pipe is not None:
-            return self._pipe
+    def _attention_config(self) -> Any:
+        # torch (trajattn.attention): loaded only when a model is built
         from trajattn.attention import TrajectoryAttentionConfig
-        from trajattn.pipeline import MissingModelError, TrajectoryAttentionPipeline
+
+        return TrajectoryAttentionConfig(
+            variant=self.conf["variant"],
+            num_trajectories_factor=self.conf["num_trajectories_factor"],
+            compat_mixed_pairs=self.conf["compat_mixed_pairs"],
+        )
+
+    def tiny_pipeline(self, dtype: Any) -> Any:
+        """The tiny random trajectory-attention pipeline (:mod:`trajattn.tiny`)."""
+        from trajattn.tiny import build_tiny_pipeline  # torch, diffusers
+
+        return build_tiny_pipeline(seed=0, config=self._attention_config())
+
+    def load_pipeline(self, dtype: Any) -> Any:
+        """SVD from ``base_model`` with the trajectory-attention ``weights``."""
+        from trajattn.pipeline import TrajectoryAttentionPipeline  # torch, diffusers
 
         conf = self.conf
-        config = TrajectoryAttentionConfig(
-            variant=conf["variant"],
-            num_trajectories_factor=conf["num_trajectories_factor"],
-            compat_mixed_pairs=conf["compat_mixed_pairs"],
+        return TrajectoryAttentionPipeline.from_pretrained(
+            conf["base_model"],
+            trajattn_weights=conf["weights"],
+            attention_config=self._attention_config(),
+            local_files_only=conf["local_files_only"],
+            torch_dtype=dtype,
         )
-        device, dtype = resolve_device_dtype(self.conf["device"], self.conf["dtype"])
-        if conf["tiny"]:
-            from trajattn.tiny import build_tiny_pipeline
-
-            pipe = build_tiny_pipeline(seed=0, config=config)
-        else:
-            try:
-                pipe = TrajectoryAttentionPipeline.from_pretrained(
-                    conf["base_model"],
-                    trajattn_weights=conf["weights"],
-                    attention_config=config,
-                    local_files_only=conf["local_files_only"],
-                    torch_dtype=dtype,
-                )
-            except MissingModelError as exc:
-                raise MethodUnavailable(str(exc)) from exc
-        pipe = pipe.to(device=device, dtype=dtype)
-        pipe.set_progress_bar_config(disable=True)
-        self._pipe = pipe
-        return pipe
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
-        if request.video is None and request.depth is None:
-            raise MethodUnavailable(
-                "trajattn needs the conditioning view's depth for its trajectories (paper "
-                "Alg. 3): give the scene's depth.npy (synthetic suites) or run the suite's "
-                "depth stage (Depth-Anything-V2)"
-            )
+        require_image_depth(request, self.name)
         if request.video is not None and request.video_depth is None:
             raise MethodUnavailable(video_depth_message("trajattn (paper Alg. 4)"))
-        import torch
+        import torch  # heavy optional dependency: loaded per call
 
         conf = self.conf
         width, height = int(conf["width"]), int(conf["height"])
@@ -144,7 +123,7 @@ class TrajectoryAttentionMethod(Method):
                 request, width, height
             )
         else:
-            from trajattn.trajectories import trajectories_from_depth
+            from trajattn.trajectories import trajectories_from_depth  # torch
 
             cam = request.camera
             image, depth, K, crop = fit_to_resolution(
@@ -158,7 +137,7 @@ class TrajectoryAttentionMethod(Method):
         if targets is None:
             guidance: Any = contextlib.nullcontext()
         else:
-            from trajattn.nvs_guidance import nvs_guidance
+            from trajattn.nvs_guidance import nvs_guidance  # torch
 
             guidance = nvs_guidance(
                 pipe, targets["warped"], targets["valid"], self._guidance_config()
@@ -185,16 +164,7 @@ class TrajectoryAttentionMethod(Method):
             frames=frames,
             K=K,
             extras=extras,
-            info={
-                "variant": conf["variant"],
-                "tiny": bool(conf["tiny"]),
-                "base_model": None if conf["tiny"] else str(conf["base_model"]),
-                "weights": None if conf["tiny"] else conf["weights"],
-                "resolution": [width, height],
-                "crop_box_xywh": list(crop),
-                "num_inference_steps": int(conf["num_inference_steps"]),
-                **info,
-            },
+            info={**model_info(conf, width, height, crop), **info},
         )
 
     def _video_trajectories(
@@ -202,6 +172,7 @@ class TrajectoryAttentionMethod(Method):
     ) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int], dict[str, Any], dict[str, Any]]:
         """Paper Alg. 4 on the fitted video: the conditioning image, K, crop box, the
         pipeline's ``tracks``/``visible`` and what meta.json records about them."""
+        # torch (trajattn's tracking and trajectory code): loaded per video request
         from trajattn.flow_tracks import grid_points
         from trajattn.tracking import TrackerUnavailable, make_tracker
         from trajattn.video_trajectories import combine_with_camera
@@ -240,24 +211,18 @@ class TrajectoryAttentionMethod(Method):
     def _trajectory_extras(
         self, trajectories: dict[str, Any], width: int, height: int, info: dict[str, Any]
     ) -> dict[str, np.ndarray]:
-        """The conditioning ``tracks``/``visible`` on a coarser grid (every ``step``-th point
-        of the row-major conditioning grid in x and y); records the grid's stride in info."""
-        from benchmark.metrics.tracks import grid_subsample
-
-        wanted = self.conf["trajectory_extras_stride"]
-        if wanted is None:
-            return {}
+        """The conditioning ``tracks``/``visible`` on a coarser grid
+        (:func:`methods.trajattn_common.trajectory_extras`); records the grid's stride in
+        info."""
         stride = int(self.conf["track_stride"] if info["mode"] == "image"
                      else self.conf["video_track_stride"])
-        step = max(1, -(-int(wanted) // stride))  # ceil: at least as coarse as asked
-        rows, cols = -(-height // stride), -(-width // stride)
-        tracks, visible = trajectories["tracks"], trajectories["visible"]
-        if tracks.shape[1] != rows * cols:
-            raise ValueError(f"{tracks.shape[1]} trajectories for a {cols}x{rows} grid")
-        index = grid_subsample(rows, cols, step)
-        info["trajectory_extras_stride"] = stride * step
-        return {"tracks": np.asarray(tracks[:, index], np.float32),
-                "visible": np.asarray(visible[:, index], bool)}
+        extras, kept = trajectory_extras(
+            trajectories["tracks"], trajectories["visible"], width, height, stride,
+            self.conf["trajectory_extras_stride"],
+        )
+        if kept is not None:
+            info["trajectory_extras_stride"] = kept
+        return extras
 
     def _guidance_targets(
         self, request: GenerationRequest, width: int, height: int
@@ -270,7 +235,7 @@ class TrajectoryAttentionMethod(Method):
 
     def _guidance_config(self) -> Any:
         """The :class:`trajattn.nvs_guidance.NVSGuidanceConfig` of the ``nvs_*`` options."""
-        from trajattn.nvs_guidance import NVSGuidanceConfig
+        from trajattn.nvs_guidance import NVSGuidanceConfig  # torch
 
         conf = self.conf
         return NVSGuidanceConfig(

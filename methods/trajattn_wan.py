@@ -27,8 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from methods.base import GenerationRequest, GenerationResult, Method, MethodUnavailable
+from methods.base import GenerationRequest, GenerationResult, MethodUnavailable
 from methods.framing import fit_to_resolution, resolve_device_dtype
+from methods.svd import DiffusionMethod
+from methods.trajattn_common import model_info, require_image_depth, trajectory_extras
 
 
 def wan_frame_count(num_frames: int, ratio: int = 4) -> int:
@@ -47,7 +49,7 @@ def hold_last_pose(w2c: np.ndarray, num_frames: int) -> np.ndarray:
     return np.concatenate([w2c, np.repeat(w2c[-1:], extra, axis=0)])
 
 
-class WanTrajectoryAttentionMethod(Method):
+class WanTrajectoryAttentionMethod(DiffusionMethod):
     name = "trajattn_wan"
     default_conf: dict[str, Any] = {
         "base_model": "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers",  # folder or hub id
@@ -70,71 +72,76 @@ class WanTrajectoryAttentionMethod(Method):
         "tiny": False,  # tiny random Wan for CPU tests (ignores base_model/weights)
     }
 
-    def __init__(self, conf: dict[str, Any] | None = None) -> None:
-        super().__init__(conf)
-        self._pipe = None
+    def device_dtype(self) -> tuple[str, Any]:
+        """Like the SVD adapters, but ``dtype: auto`` is bfloat16 on cuda (Wan's model card)."""
+        import torch  # heavy optional dependency: only when a model is built
 
-    def pipeline(self) -> Any:
-        """The loaded pipeline (built on first use). Raises MethodUnavailable when Wan or the
-        branch weights are missing, naming what to download or train."""
-        if self._pipe is not None:
-            return self._pipe
-        import torch
-
-        from trajattn.attention import TrajectoryAttentionConfig
-        from trajattn.pipeline import MissingModelError
-
-        conf = self.conf
-        config = TrajectoryAttentionConfig(
-            variant=conf["variant"], num_trajectories_factor=conf["num_trajectories_factor"]
-        )
-        device = conf["device"]
+        device = self.conf["device"]
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype = conf["dtype"]
+        dtype = self.conf["dtype"]
         if dtype == "auto":
             dtype = "bfloat16" if str(device).startswith("cuda") else "float32"
-        device, dtype = resolve_device_dtype(device, dtype)
-        if conf["tiny"]:
-            from trajattn.wan.tiny import build_tiny_pipeline
+        return resolve_device_dtype(device, dtype)
 
-            pipe = build_tiny_pipeline(seed=0, config=config).to(device)
+    def _attention_config(self) -> Any:
+        from trajattn.attention import TrajectoryAttentionConfig  # torch
+
+        return TrajectoryAttentionConfig(
+            variant=self.conf["variant"],
+            num_trajectories_factor=self.conf["num_trajectories_factor"],
+        )
+
+    def tiny_pipeline(self, dtype: Any) -> Any:
+        """Tiny random Wan components (:mod:`trajattn.wan.tiny`)."""
+        from trajattn.wan.tiny import build_tiny_pipeline  # torch, diffusers
+
+        return build_tiny_pipeline(seed=0, config=self._attention_config())
+
+    def load_pipeline(self, dtype: Any) -> Any:
+        """Wan from ``base_model`` with the branch ``weights``; refuses a branch variant
+        without weights (an untrained inherit branch is plain Wan)."""
+        import torch  # heavy optional dependencies: only when a model is built
+
+        from trajattn.wan.pipeline import WanTrajectoryPipeline
+
+        conf = self.conf
+        config = self._attention_config()
+        if config.variant != "vanilla" and conf["weights"] is None:
+            raise MethodUnavailable(
+                f"trajattn_wan variant {config.variant!r} needs trained branch weights "
+                "(none have been released; an untrained inherit branch is plain Wan): "
+                "train them with `python -m trajattn.wan.train` and give the file as "
+                "weights, or use variant vanilla"
+            )
+        return WanTrajectoryPipeline.from_pretrained(
+            conf["base_model"],
+            trajattn_weights=conf["weights"],
+            attention_config=config,
+            local_files_only=conf["local_files_only"],
+            # Wan's VAE and CLIP image encoder run in float32 (model card; the
+            # pipeline feeds the image encoder float32 pixels)
+            dtype={"default": dtype, "vae": torch.float32, "image_encoder": torch.float32},
+        )
+
+    def place(self, pipe: Any, device: str, dtype: Any) -> Any:
+        """Tiny: to the device, then the dtype; real: per-component dtypes as loaded, moved to
+        the device or CPU-offloaded (``cpu_offload``)."""
+        import torch  # as above
+
+        if self.conf["tiny"]:
+            pipe = pipe.to(device)
             if dtype != torch.float32:
                 pipe.to(dtype=dtype)
+        elif self.conf["cpu_offload"]:
+            pipe.enable_model_cpu_offload()
         else:
-            from trajattn.wan.pipeline import WanTrajectoryPipeline
-
-            if config.variant != "vanilla" and conf["weights"] is None:
-                raise MethodUnavailable(
-                    f"trajattn_wan variant {config.variant!r} needs trained branch weights "
-                    "(none have been released; an untrained inherit branch is plain Wan): "
-                    "train them with `python -m trajattn.wan.train` and give the file as "
-                    "weights, or use variant vanilla"
-                )
-            try:
-                pipe = WanTrajectoryPipeline.from_pretrained(
-                    conf["base_model"],
-                    trajattn_weights=conf["weights"],
-                    attention_config=config,
-                    local_files_only=conf["local_files_only"],
-                    # Wan's VAE and CLIP image encoder run in float32 (model card; the
-                    # pipeline feeds the image encoder float32 pixels)
-                    dtype={"default": dtype, "vae": torch.float32,
-                           "image_encoder": torch.float32},
-                )
-            except MissingModelError as exc:
-                raise MethodUnavailable(str(exc)) from exc
-            if conf["cpu_offload"]:
-                pipe.enable_model_cpu_offload()
-            else:
-                pipe.to(device)
-        pipe.set_progress_bar_config(disable=True)
-        self._pipe = pipe
+            pipe.to(device)
         return pipe
 
     def _prompt_kwargs(self) -> dict[str, Any]:
         if self.conf["tiny"]:
-            from trajattn.wan.tiny import tiny_prompt_embeds
+            from trajattn.wan.tiny import tiny_prompt_embeds  # torch
 
             embeds, negative = tiny_prompt_embeds(0)
             return {"prompt_embeds": embeds, "negative_prompt_embeds": negative}
@@ -146,12 +153,8 @@ class WanTrajectoryAttentionMethod(Method):
                 "trajattn_wan handles image requests (paper Alg. 3) only: video re-shooting "
                 "(Alg. 4) is not implemented for Wan; use trajattn for video suites"
             )
-        if request.depth is None:
-            raise MethodUnavailable(
-                "trajattn_wan needs the conditioning view's depth for its trajectories (paper "
-                "Alg. 3): give the scene's depth.npy (synthetic suites) or run the suite's "
-                "depth stage (Depth-Anything-V2)"
-            )
+        require_image_depth(request, self.name)
+        # heavy optional dependencies (torch, trajattn): loaded per call
         import torch
 
         from trajattn.trajectories import trajectories_from_depth
@@ -180,20 +183,16 @@ class WanTrajectoryAttentionMethod(Method):
             generator=generator,
             **self._prompt_kwargs(),
         )[:wanted]
-        extras, extras_stride = self._extras(traj.tracks[:wanted], traj.visible[:wanted],
-                                             width, height, stride)
+        extras, extras_stride = trajectory_extras(
+            traj.tracks[:wanted], traj.visible[:wanted], width, height, stride,
+            conf["trajectory_extras_stride"],
+        )
         return GenerationResult(
             frames=frames,
             K=K,
             extras=extras,
             info={
-                "variant": conf["variant"],
-                "tiny": bool(conf["tiny"]),
-                "base_model": None if conf["tiny"] else str(conf["base_model"]),
-                "weights": None if conf["tiny"] else conf["weights"],
-                "resolution": [width, height],
-                "crop_box_xywh": list(crop),
-                "num_inference_steps": int(conf["num_inference_steps"]),
+                **model_info(conf, width, height, crop),
                 "guidance_scale": float(conf["guidance_scale"]),
                 "generated_frames": generated,
                 "mode": "image",
@@ -201,25 +200,4 @@ class WanTrajectoryAttentionMethod(Method):
                 "frame 4t",
                 "trajectory_extras_stride": extras_stride,
             },
-        )
-
-    def _extras(
-        self, tracks: np.ndarray, visible: np.ndarray, width: int, height: int, stride: int
-    ) -> tuple[dict[str, np.ndarray], int | None]:
-        """The conditioning trajectories on a coarser grid (every ``step``-th row/column of
-        the row-major stride-``stride`` grid) and that grid's stride."""
-        from benchmark.metrics.tracks import grid_subsample
-
-        wanted = self.conf["trajectory_extras_stride"]
-        if wanted is None:
-            return {}, None
-        step = max(1, -(-int(wanted) // stride))
-        rows, cols = -(-height // stride), -(-width // stride)
-        if tracks.shape[1] != rows * cols:
-            raise ValueError(f"{tracks.shape[1]} trajectories for a {cols}x{rows} grid")
-        index = grid_subsample(rows, cols, step)
-        return (
-            {"tracks": np.asarray(tracks[:, index], np.float32),
-             "visible": np.asarray(visible[:, index], bool)},
-            stride * step,
         )

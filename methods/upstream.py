@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from PIL import Image
 
 from methods.base import Method, MethodUnavailable
 
@@ -98,8 +99,6 @@ def read_frames(folder: Path, num_frames: int, width: int, height: int) -> np.nd
     Returns:
         (num_frames, height, width, 3) uint8. Raises UpstreamError otherwise.
     """
-    from PIL import Image
-
     files = sorted(folder.glob("*.png")) if folder.is_dir() else []
     if len(files) != num_frames:
         raise UpstreamError(

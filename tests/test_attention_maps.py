@@ -283,3 +283,22 @@ def test_real_suite_needs_scene_dir():
     with pytest.raises(ValueError, match="--scene-dir"):
         with scene_request("paper-image-230", "anything", "orbit_left_15deg", 4):
             pass
+
+
+def test_trajbench_attention_is_the_same_command(tmp_path, capsys, monkeypatch):
+    """``trajbench attention`` takes the stage's own arguments and exit codes."""
+    from benchmark.cli import main as trajbench
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    status = trajbench([
+        "attention", "--preset", "trajattn", "--scene", "room00", "--frames", "4",
+        "--set", "base_model=/nonexistent/svd", "--out", str(tmp_path / "x"),
+        "--card-if-unavailable",
+    ])
+    assert status == 0  # the workflow's card: written, exit 0
+    assert "huggingface-cli download" in capsys.readouterr().err
+    assert (tmp_path / "x" / "attention.png").is_file()
+    assert (tmp_path / "x" / "attention.pdf").is_file()
+    assert not (tmp_path / "x" / "maps.npz").exists()
+    with pytest.raises(SystemExit):
+        trajbench(["attention", "--scene", "room00"])  # --preset and --out are required

@@ -102,3 +102,31 @@ def test_malformed_camera_file_is_a_recorded_failure_naming_the_field(scene, tmp
     meta = run_generation("static", scene_dir, bad, 0, tmp_path / "run")
     assert meta["status"] == "failed"
     assert "w2c" in meta["reason"]
+
+
+def test_stages_build_requests_in_one_place(scene):
+    """Generation, conformance and attention maps all build their request with
+    benchmark.stages.request.build_request; nothing else in the stages calls GenerationRequest."""
+    import ast
+    from pathlib import Path
+
+    from benchmark.cameras import load_camera_path
+    from benchmark.stages import request as request_module
+    from benchmark.stages.request import build_request
+
+    stages = Path(request_module.__file__).parent
+    for path in sorted(stages.rglob("*.py")):
+        if path.name == "request.py":
+            continue
+        calls = [
+            node for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "GenerationRequest"
+        ]
+        assert not calls, f"{path.relative_to(stages)} builds a GenerationRequest itself"
+    scene_dir, camera_file = scene
+    view, camera = load_scene_view(scene_dir), load_camera_path(camera_file)
+    plain = build_request(view, camera, 3)
+    assert plain.task == "image" and plain.seed == 3 and plain.scene is None
+    assert np.array_equal(plain.image, view.image) and np.array_equal(plain.depth, view.depth)
+    rendered = build_request(view, camera, 3, needs_scene=True)
+    assert rendered.scene is not None  # rebuilt only for methods that ask for it

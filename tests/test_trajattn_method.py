@@ -102,3 +102,27 @@ def test_run_generation_with_tiny_preset(tmp_path):
     assert len(list((out / "frames").glob("*.png"))) == 4
     k = np.array(json.loads((out / "K.json").read_text()))
     assert k.shape == (3, 3) and k[0, 2] == pytest.approx(32.0) and k[1, 2] == pytest.approx(32.0)
+
+
+@pytest.mark.parametrize("backbone", ["svd", "wan"])
+def test_trajbench_train_hands_its_flags_to_the_trainer(backbone, monkeypatch):
+    """``trajbench train [--backbone wan] FLAGS`` runs that trainer's command line."""
+    import importlib
+
+    from benchmark.cli import main as trajbench
+
+    module = importlib.import_module("trajattn.train" if backbone == "svd"
+                                     else "trajattn.wan.train")
+    seen = {}
+
+    def fake_train(config, resume):
+        seen.update(config=config, resume=resume)
+        return {"step": 2}
+
+    monkeypatch.setattr(module, "train", fake_train)
+    extra = [] if backbone == "svd" else ["--backbone", "wan"]
+    argv = ["train", *extra, "--data", "clips", "--out", "runs/x", "--steps", "2", "--tiny"]
+    assert trajbench(argv) == 0
+    assert type(seen["config"]).__module__ == module.__name__
+    assert (seen["config"].data, seen["config"].steps, seen["config"].tiny) == ("clips", 2, True)
+    assert seen["resume"] is True

@@ -16,7 +16,9 @@ import numpy as np
 
 from benchmark.config.suites import load_suite
 from benchmark.sources.scenes import load_scene_view, make_scene_camera, prepare_synthetic_scene
-from benchmark.stages.generate import load_preset
+from benchmark.stages.request import build_request
+from methods.base import MethodUnavailable
+from methods.presets import method_from_preset
 
 
 @dataclass
@@ -31,9 +33,6 @@ def check_method(
 ) -> list[Check]:
     """Run ``preset`` on the first scene and camera of ``suite`` (frames and resolution
     reduced to ``num_frames`` and ``scale`` to stay quick); returns the checks in order."""
-    from methods import create_method
-    from methods.base import GenerationRequest, MethodUnavailable
-
     loaded = load_suite(suite)
     if loaded.kind != "synthetic":
         raise ValueError(f"check-method needs a synthetic suite, {suite!r} is {loaded.kind}")
@@ -42,16 +41,12 @@ def check_method(
     data["height"] = max(16, round(data["height"] * scale / 16) * 16)
     small = type(loaded)(data=data, path=loaded.path)
     scene_name, camera_name = next(iter(small.scenes)), small.cameras[0]
-    conf = load_preset(preset)
+    method = method_from_preset(preset)  # an unknown name fails before any scene is built
     checks: list[Check] = []
     with tempfile.TemporaryDirectory() as tmp:
         scene = load_scene_view(prepare_synthetic_scene(small, scene_name, Path(tmp) / "s"))
         camera = make_scene_camera(scene, camera_name, num_frames)
-        method = create_method(conf["adapter"], conf["args"])
-        request = GenerationRequest(
-            image=scene.image, camera=camera, seed=0, depth=scene.depth,
-            scene=scene.synthetic_scene() if method.needs_scene else None,
-        )
+        request = build_request(scene, camera, 0, needs_scene=method.needs_scene)
         try:
             first = method.generate(request)
         except MethodUnavailable as exc:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import platform
+import re
 import shutil
 import subprocess
 import time
@@ -21,85 +22,28 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from benchmark.cameras import CameraPath, load_camera_path
+from benchmark.cameras import CameraFileError, CameraPath, load_camera_path, validate_intrinsics
 from benchmark.config.suites import ROOT
 from benchmark.io import atomic_write, atomic_write_text, write_frames
 from benchmark.sources.scenes import load_scene_view
 from benchmark.sources.videos import load_video
+from benchmark.stages.request import build_request
+from methods import create_method
+from methods.base import MethodUnavailable
+
+# The method namespace lives in methods.presets; re-exported for existing callers.
+from methods.presets import (  # noqa: F401
+    DEFAULT_GENERATE_RESOURCES,
+    check_method_names,
+    load_preset,
+    preset_resources,
+)
+from methods.registry import PRESETS_DIR  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-PRESETS_DIR = ROOT / "configs" / "methods"
 _VERSIONED = ("torch", "numpy", "opencv-python-headless", "pycolmap", "evo", "diffusers")
-
-
-#: What one generation asks a scheduler for unless its preset says otherwise: one GPU, and host
-#: memory for a diffusion pipeline (read into RAM before it moves to the GPU).
-DEFAULT_GENERATE_RESOURCES: dict[str, int] = {"gpu": 1, "mem_mb": 32000}
-
-
-def _preset_file(name: str) -> dict[str, Any] | None:
-    """The raw preset file of ``name`` (configs/methods/{name}.yaml, or ``name`` itself when it
-    is a path to a .yaml file), or None for a bare adapter name with no preset file."""
-    path = PRESETS_DIR / f"{name}.yaml"
-    if name.endswith((".yaml", ".yml")):
-        path = Path(name)
-        if not path.is_file():
-            raise FileNotFoundError(f"no method preset file {path}")
-    if not path.exists():
-        return None
-    preset = yaml.safe_load(path.read_text()) or {}
-    if "adapter" not in preset:
-        raise ValueError(f"{path}: a preset needs 'adapter'")
-    return preset
-
-
-def load_preset(name: str) -> dict[str, Any]:
-    """A method preset ``{adapter, args}`` from configs/methods/{name}.yaml (or from ``name``
-    itself when it is a path to a .yaml file); a bare adapter name with no preset file means
-    that adapter with its defaults."""
-    preset = _preset_file(name)
-    if preset is None:
-        return {"adapter": name, "args": {}}
-    return {"adapter": preset["adapter"], "args": preset.get("args") or {}}
-
-
-def preset_resources(name: str) -> dict[str, int]:
-    """What one generation with this method asks the scheduler for: the preset's optional
-    ``resources`` (``gpu``: GPUs, ``mem_mb``: host memory) over
-    :data:`DEFAULT_GENERATE_RESOURCES`. The method declares it, so a rule never lists method
-    names (a CPU-only preset must not ask a GPU: SLURM refuses gpu jobs on GPU-less nodes)."""
-    preset = _preset_file(name) or {}
-    declared = preset.get("resources") or {}
-    unknown = set(declared) - set(DEFAULT_GENERATE_RESOURCES)
-    if unknown or not all(isinstance(v, int) and v >= 0 for v in declared.values()):
-        raise ValueError(
-            f"method {name!r}: preset 'resources' takes non-negative integers for "
-            f"{sorted(DEFAULT_GENERATE_RESOURCES)}, got {declared!r}"
-        )
-    return {**DEFAULT_GENERATE_RESOURCES, **declared}
-
-
-def check_method_names(names: list[str]) -> None:
-    """Refuse names that are neither a preset, a registered adapter nor a ``module:Class``
-    adapter path, before any job runs (a typo would otherwise fail every generation)."""
-    import difflib
-
-    from methods import REGISTRY, UnknownMethodError
-
-    known = sorted({p.stem for p in PRESETS_DIR.glob("*.yaml")} | set(REGISTRY))
-    for name in names:
-        adapter = load_preset(name)["adapter"]
-        if adapter in REGISTRY or ":" in adapter:
-            continue
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise UnknownMethodError(
-            f"unknown method {name!r}: no preset configs/methods/{name}.yaml and no registered "
-            f"adapter {adapter!r}.{hint} Known: {', '.join(known)}"
-        )
 
 
 def preset_hash(preset: dict[str, Any]) -> str:
@@ -128,8 +72,6 @@ def _check_result(frames: np.ndarray, K: np.ndarray, camera: CameraPath) -> str 
 
     The K is checked against the size of the frames it came with (a K for another resolution
     makes every recovered pose wrong without a word, so it is a recorded failure)."""
-    from benchmark.cameras import CameraFileError, validate_intrinsics
-
     if frames.ndim != 4 or frames.shape[-1] != 3:
         return f"method returned frames of shape {frames.shape}, expected (F, H, W, 3)"
     if frames.shape[0] != camera.num_frames:
@@ -153,10 +95,6 @@ def run_identity(
     file that records why there is no path (see :data:`benchmark.cameras.UNAVAILABLE`) has no
     frames, so its folder ``f{F}`` gives the count (None outside the workflow's layout).
     """
-    import re
-
-    from benchmark.cameras import CameraFileError
-
     camera_file = Path(camera_file)
     try:
         num_frames: int | None = load_camera_path(camera_file).num_frames
@@ -190,9 +128,6 @@ def run_generation(
     input video of a video camera-control or editing clip (:mod:`benchmark.sources.videos`);
     ``edit_dir``: editing clips, the edit (:mod:`benchmark.sources.editing`): its edited first frame
     is the conditioning image and methods that render the scene get the *edited* scene."""
-    from methods import create_method
-    from methods.base import GenerationRequest, MethodUnavailable
-
     out = Path(out_dir)
     frames_dir = out / "frames"
     if frames_dir.exists():
@@ -216,25 +151,9 @@ def run_generation(
         camera = load_camera_path(camera_file)
         method = create_method(preset["adapter"], preset["args"])
         video = None if video_dir is None else load_video(video_dir)
-        image, synthetic = scene.image, None
-        if edit_dir is not None:
-            from benchmark.sources.editing import load_edit, load_edited_scene
-
-            image = load_edit(edit_dir).image
-            if method.needs_scene:
-                synthetic = load_edited_scene(scene_dir, edit_dir)
-        elif method.needs_scene:
-            synthetic = scene.synthetic_scene()
-        request = GenerationRequest(
-            image=image,
-            camera=camera,
-            seed=seed,
-            depth=scene.depth,
-            scene=synthetic,
-            video=None if video is None else video.frames,
-            video_depth=None if video is None else video.depths,
-            video_camera=None if video is None else video.camera,
-            task="edit" if edit_dir is not None else ("video" if video is not None else "image"),
+        request = build_request(
+            scene, camera, seed, needs_scene=method.needs_scene, video=video,
+            scene_dir=scene_dir, edit_dir=edit_dir,
         )
         result = method.generate(request)
         problem = _check_result(result.frames, result.K, camera)

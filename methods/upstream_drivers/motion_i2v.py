@@ -41,6 +41,7 @@ def app_negative_prompt(repo: Path) -> str:
 
 def build_stage2(device: str):
     """Stage-2 pipeline exactly as the second half of ``Drag.__init__`` builds it."""
+    # upstream code and its environment's packages: importable only after sys.path is set
     import torch
     from animation.models.forward_unet import UNet3DConditionModel
     from animation.pipelines.pipeline_animation import AnimationPipeline
@@ -87,6 +88,7 @@ def main(workdir: Path) -> None:
     repo = Path(settings["repo_dir"]).resolve()
     sys.path.insert(0, str(repo))  # for `animation`
 
+    # the upstream environment's packages (this driver runs there, not in trajbench's venv)
     import numpy as np
     import torch
     from PIL import Image

@@ -35,6 +35,7 @@ def main(workdir: Path) -> None:
     repo = Path(settings["repo_dir"]).resolve()
     sys.path.insert(0, str(repo))  # for `sgm`
 
+    # the upstream environment's packages (this driver runs there, not in trajbench's venv)
     import numpy as np
     import torch
     import torchvision

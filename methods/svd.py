@@ -1,0 +1,74 @@
+"""The base class of the diffusers-based adapters (SVD and Wan): shared options, one cached
+pipeline per adapter, and missing weights reported as :class:`MethodUnavailable`.
+
+A subclass sets ``default_conf`` (usually ``{..., **SVD_OPTIONS}``) and implements
+:meth:`DiffusionMethod.load_pipeline` (the real models) and
+:meth:`DiffusionMethod.tiny_pipeline` (tiny random models for CPU tests); the base builds the
+pipeline once, on first use, moves it to the configured device and dtype and turns
+:class:`trajattn.pipeline.MissingModelError` into :class:`MethodUnavailable` naming what to
+download.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from methods.base import Method, MethodUnavailable
+from methods.framing import resolve_device_dtype
+
+SVD_XT = "stabilityai/stable-video-diffusion-img2vid-xt"
+
+#: Options every diffusers adapter has (the adapters put their own before and after these).
+SVD_OPTIONS: dict[str, Any] = {
+    "decode_chunk_size": None,  # frames per VAE decode; null = all at once
+    "device": "auto",  # "auto": cuda when available, else cpu
+    "dtype": "auto",  # "auto": float16 on cuda, float32 on cpu
+    "local_files_only": None,  # never download; null: only when HF_HUB_OFFLINE is set
+    "tiny": False,  # tiny random models for CPU tests (ignores base_model and weights)
+}
+
+
+class DiffusionMethod(Method):
+    """A method whose generation runs one diffusers pipeline, built once and cached."""
+
+    def __init__(self, conf: dict[str, Any] | None = None) -> None:
+        super().__init__(conf)
+        self._pipe: Any = None
+
+    def device_dtype(self) -> tuple[str, Any]:
+        """The torch device and dtype of the ``device``/``dtype`` options."""
+        return resolve_device_dtype(self.conf["device"], self.conf["dtype"])
+
+    def load_pipeline(self, dtype: Any) -> Any:
+        """The pipeline of the real models, loaded in ``dtype`` (not yet moved to the device).
+
+        Raises:
+            trajattn.pipeline.MissingModelError or MethodUnavailable: a model is missing.
+        """
+        raise NotImplementedError
+
+    def tiny_pipeline(self, dtype: Any) -> Any:
+        """The pipeline of tiny random models (``tiny: true``)."""
+        raise NotImplementedError
+
+    def place(self, pipe: Any, device: str, dtype: Any) -> Any:
+        """Move the built pipeline to the device and dtype (override for offloading)."""
+        return pipe.to(device=device, dtype=dtype)
+
+    def pipeline(self) -> Any:
+        """The loaded pipeline (built on first use). Raises MethodUnavailable when a model or
+        weights file is missing, naming what to download."""
+        if self._pipe is not None:
+            return self._pipe
+        # trajattn.pipeline imports torch and diffusers: loaded only when a model is built
+        from trajattn.pipeline import MissingModelError
+
+        device, dtype = self.device_dtype()
+        try:
+            pipe = self.tiny_pipeline(dtype) if self.conf["tiny"] else self.load_pipeline(dtype)
+        except MissingModelError as exc:
+            raise MethodUnavailable(str(exc)) from exc
+        pipe = self.place(pipe, device, dtype)
+        pipe.set_progress_bar_config(disable=True)
+        self._pipe = pipe
+        return pipe
