@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import tempfile
@@ -51,8 +52,6 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def write_npy(path: str | Path, array: np.ndarray) -> Path:
     """Save ``array`` as a .npy file, atomically."""
-    import io
-
     buffer = io.BytesIO()
     np.save(buffer, array)
     return atomic_write_bytes(path, buffer.getvalue())
@@ -65,7 +64,7 @@ def frame_name(index: int) -> str:
 
 def write_png(path: str | Path, image: np.ndarray) -> Path:
     """Save a uint8 RGB (H, W, 3) image as a lossless PNG, atomically."""
-    import cv2
+    import cv2  # ~0.3 s: only image reads and writes pay for it, not every importer of io
 
     ok, data = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
     if not ok:
@@ -117,7 +116,7 @@ def read_image(path: str | Path) -> np.ndarray:
     ValueError naming the file for an empty, corrupt or truncated one (OpenCV's decoder
     rejects a PNG whose data or CRC is cut short) or an unsupported sample type.
     """
-    import cv2
+    import cv2  # ~0.3 s: only image reads and writes pay for it, not every importer of io
 
     file = Path(path)
     if file.is_dir():

@@ -431,3 +431,24 @@ def test_shape_mismatch_names_both_shapes() -> None:
         frame_fidelity(a, b)
     with pytest.raises(ValueError, match=r"\(3, 32, 40, 3\).*\(3, 32, 48, 3\)"):
         masked_psnr(a, b, np.ones(a.shape[:3], bool))
+
+
+# --------------------------------------------------------------------------------------------
+# The metric registry
+# --------------------------------------------------------------------------------------------
+
+
+def test_metric_registry_describes_each_metric_once():
+    from benchmark.metrics import METRIC_SPECS
+
+    # errors are lower-is-better; similarity and "how much was tracked" are higher-is-better
+    higher = {key for key, spec in METRIC_SPECS.items() if spec.higher_is_better}
+    assert higher == {"psnr", "ssim", "traj_epe_fraction", "track_epe_fraction"}
+    assert all(key == spec.key for key, spec in METRIC_SPECS.items())
+    # Table 1 prints the paper's "RPE rot"; plots and paper tables carry the unit
+    rot = METRIC_SPECS["rpe_rot_deg"]
+    assert (rot.column, rot.title, rot.digits) == ("RPE rot", "RPE rot (deg)", 4)
+    assert METRIC_SPECS["psnr"].column == "PSNR (dB)"
+    assert METRIC_SPECS["traj_epe_fraction"].column == "traj tracked (%)"
+    assert {k for k, s in METRIC_SPECS.items() if s.percent} == {
+        "traj_epe_fraction", "track_epe_fraction"}  # fmt: skip

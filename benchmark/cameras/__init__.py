@@ -20,6 +20,7 @@ camera text files, and TUM trajectories via evo (camera-to-world poses, for traj
 from __future__ import annotations
 
 from benchmark.cameras.convention import (
+    CANONICAL_HFOV_DEG,
     DEFAULT_FRAME_INTERVAL_US,
     FORMAT,
     FOV_RANGE_DEG,
@@ -27,6 +28,7 @@ from benchmark.cameras.convention import (
     PIXEL_ASPECT_RANGE,
     PRINCIPAL_POINT_MAX_OFFSET,
     CameraFileError,
+    canonical_K,
     invert_rigid,
     validate_intrinsics,
 )
@@ -71,4 +73,6 @@ __all__ = [
     "write_tum",
     "UNAVAILABLE",
     "save_unavailable_camera",
+    "CANONICAL_HFOV_DEG",
+    "canonical_K",
 ]

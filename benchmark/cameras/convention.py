@@ -18,6 +18,18 @@ DEFAULT_FRAME_INTERVAL_US = 33333
 PathLike = str | os.PathLike[str]
 
 
+#: Horizontal field of view (degrees) of the canonical camera (:func:`canonical_K`); the
+#: synthetic scenes' unit scale refers to it.
+CANONICAL_HFOV_DEG = 60.0
+
+
+def canonical_K(width: int, height: int, hfov_deg: float = CANONICAL_HFOV_DEG) -> np.ndarray:
+    """Pinhole K with the given horizontal FOV, square pixels and the principal point at the
+    image centre (``(width/2, height/2)`` in the pixel-centre-at-+0.5 convention)."""
+    f = 0.5 * width / math.tan(math.radians(hfov_deg) / 2)
+    return np.array([[f, 0.0, width / 2], [0.0, f, height / 2], [0.0, 0.0, 1.0]])
+
+
 class CameraFileError(ValueError):
     """A camera path or camera file is invalid; the message names the offending field."""
 

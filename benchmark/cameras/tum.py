@@ -36,7 +36,7 @@ def to_evo_trajectory(
     camera: CameraPath, timestamps: Sequence[float] | np.ndarray | None = None
 ) -> PoseTrajectory3D:
     """evo trajectory of camera-to-world poses; timestamps in seconds (default i / 30 s)."""
-    from evo.core.trajectory import PoseTrajectory3D
+    from evo.core.trajectory import PoseTrajectory3D  # slow import: only TUM export needs it
 
     return PoseTrajectory3D(poses_se3=list(camera.c2w), timestamps=_seconds(camera, timestamps))
 
@@ -48,7 +48,7 @@ def write_tum(
 
     Timestamps are seconds (default i * 33333 us). Written atomically.
     """
-    from evo.tools import file_interface
+    from evo.tools import file_interface  # slow import: only TUM export needs it
 
     traj = to_evo_trajectory(camera, timestamps)
     return atomic_write(file, lambda tmp: file_interface.write_tum_trajectory_file(str(tmp), traj))

@@ -18,6 +18,7 @@ import jsonschema
 import yaml
 
 from benchmark.cameras.paths import parse_camera_name
+from benchmark.config.edits import parse_edit
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES_DIR = ROOT / "configs" / "suites"
@@ -293,8 +294,6 @@ def _check_editing(data: dict[str, Any], path: Path) -> None:
     """Editing suites keep the input video's cameras (no re-shoot) and edit every scene:
     synthetic scenes by a recolouring (``edit``), real clips by a fetched edited first frame
     (``edited_image``)."""
-    from benchmark.sources.editing import parse_edit
-
     if data["cameras"] != ["static"]:
         raise SuiteError(
             f"{path}: cameras: an editing suite keeps the input video's own cameras, so its "

@@ -6,11 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark.cameras import CameraFileError, load_camera_path
 from benchmark.io import atomic_write_text
 from benchmark.reporting.aggregate import collect, summarise
 from benchmark.reporting.plots import plot_metric_bars, plot_trajectories
 from benchmark.reporting.tables import write_tables
 from benchmark.sfm.poses import load_poses
+from benchmark.stages.calibration import floor_footnote
+from benchmark.stages.fid import fid_footnote
 
 
 def load_fid_rows(path: Path) -> list[dict]:
@@ -37,9 +40,6 @@ def merge_fid(summary: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
 def _floor_note(root: Path, runs: pd.DataFrame) -> str:
     """The calibration floor at the suite's resolution, for synthetic suites (scenes with a
     generator spec); '' otherwise or when a camera file cannot be read."""
-    from benchmark.cameras import CameraFileError, load_camera_path
-    from benchmark.stages.calibration import floor_footnote
-
     if not any((root / "scenes").glob("*/scene.json")):
         return ""
     first = next(iter(sorted((root / "cameras").glob("f*/*/*.json"))), None)
@@ -62,16 +62,12 @@ def aggregate_suite(
     """Write ``metrics.csv``, ``tables/`` and ``plots/`` under ``out_dir``; returns the runs.
     ``table_name``: ``table1`` (image camera control), ``table2`` (video) or ``table_edit``
     (first-frame-guided editing)."""
-    from benchmark.cameras import CameraFileError, load_camera_path
-
     root, out = Path(results_dir), Path(out_dir)
     runs = collect(root, metric_files)
     if runs.empty:
         raise ValueError(f"no metrics.json under {root}")
     atomic_write_text(out / "metrics.csv", runs.to_csv(index=False))
     summary = summarise(runs)
-    from benchmark.stages.fid import fid_footnote
-
     fid_rows = load_fid_rows(root / "fid.csv")
     summary = merge_fid(summary, fid_rows)
     write_tables(summary, out / "tables", title, table_name, fid_footnote(fid_rows),

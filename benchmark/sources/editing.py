@@ -19,17 +19,20 @@ cropped / resized exactly like the clip's frames, so it lines up with the condit
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmark.config.edits import KINDS as KINDS  # the edit spec lives in config (suites check it)
+from benchmark.config.edits import Recolour, parse_edit
 from benchmark.io import atomic_write_text, read_image, write_png
-
-#: Surface kinds of the synthetic generator (:class:`benchmark.sources.synthetic.Rect`).
-KINDS = ("box", "billboard", "wall")
+from benchmark.sources.clips import center_crop_resize, first_frame
+from benchmark.sources.real_images import fetch_image
+from benchmark.sources.scenes import load_scene_view
 
 #: Largest relative difference between the aspect ratios (width / height) of a real clip's
 #: frame and its edited first frame: beyond it the same centre crop would frame them apart.
@@ -38,80 +41,6 @@ MAX_ASPECT_MISMATCH = 0.01
 #: Mean absolute RGB difference (0-255) above which a pixel counts as changed by a real edit
 #: (recorded in edit.json as ``changed_fraction``, a check that the edit is where it belongs).
 CHANGED_PIXEL_THRESHOLD = 30.0
-
-
-@dataclass(frozen=True)
-class Recolour:
-    r"""Recolour the textures of some surfaces of a synthetic scene.
-
-    Args:
-        kinds: surface kinds to edit (``box``, ``billboard``, ``wall``).
-        groups: object indices (``Rect.group``) to edit among those kinds; None: all.
-        hue_deg: hue rotation (HSV, degrees).
-        gain: per-channel RGB multipliers applied after the rotation (clipped to 0..255).
-    """
-
-    kinds: tuple[str, ...] = ("box",)
-    groups: tuple[int, ...] | None = None
-    hue_deg: float = 120.0
-    gain: tuple[float, float, float] = (1.0, 1.0, 1.0)
-
-    def __post_init__(self) -> None:
-        unknown = set(self.kinds) - set(KINDS)
-        if not self.kinds or unknown:
-            raise ValueError(f"recolour kinds must be among {KINDS}, got {list(self.kinds)}")
-        if len(self.gain) != 3 or min(self.gain) < 0:
-            raise ValueError(f"recolour gain must be 3 non-negative numbers, got {self.gain}")
-        if self.hue_deg % 360 == 0 and tuple(self.gain) == (1.0, 1.0, 1.0):
-            raise ValueError("recolour changes nothing: give hue_deg (not 0 mod 360) or gain")
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Recolour:
-        known = {"kinds", "groups", "hue_deg", "gain"}
-        if set(d) - known:
-            raise ValueError(f"unknown recolour keys {sorted(set(d) - known)}; known: "
-                             f"{sorted(known)}")
-        kw: dict[str, Any] = dict(d)
-        if "kinds" in kw:
-            kw["kinds"] = tuple(kw["kinds"])
-        if kw.get("groups") is not None:
-            kw["groups"] = tuple(int(g) for g in kw["groups"])
-        if "gain" in kw:
-            kw["gain"] = tuple(float(g) for g in kw["gain"])
-        if "hue_deg" in kw:
-            kw["hue_deg"] = float(kw["hue_deg"])
-        return cls(**kw)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["kinds"], d["gain"] = list(self.kinds), list(self.gain)
-        d["groups"] = None if self.groups is None else list(self.groups)
-        return d
-
-    def selects(self, rect: Any) -> bool:
-        """Whether ``rect`` (a :class:`benchmark.sources.synthetic.Rect`) is edited."""
-        return rect.kind in self.kinds and (self.groups is None or rect.group in self.groups)
-
-    def apply(self, texture: np.ndarray) -> np.ndarray:
-        """The recoloured uint8 (H, W, 3) RGB texture."""
-        import cv2
-
-        out = np.ascontiguousarray(texture, np.uint8)
-        if self.hue_deg % 360:
-            hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV)  # OpenCV 8-bit hue: 0..179 (2 deg)
-            shift = int(round(self.hue_deg / 2.0))
-            hsv[..., 0] = ((hsv[..., 0].astype(np.int32) + shift) % 180).astype(np.uint8)
-            out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-        if tuple(self.gain) != (1.0, 1.0, 1.0):
-            out = np.clip(np.rint(out * np.asarray(self.gain)), 0, 255).astype(np.uint8)
-        return out
-
-
-def parse_edit(edit: dict[str, Any]) -> Recolour:
-    """The edit of a suite scene entry (``{recolour: {...}}``); errors name the problem."""
-    if not isinstance(edit, dict) or set(edit) != {"recolour"}:
-        raise ValueError(f"an edit is {{recolour: {{...}}}}, got {edit!r}")
-    return Recolour.from_dict(edit["recolour"] or {})
 
 
 def edited_scene(scene: Any, recolour: Recolour) -> Any:
@@ -125,6 +54,7 @@ def edited_scene(scene: Any, recolour: Recolour) -> Any:
     Returns:
         A :class:`benchmark.sources.synthetic.SyntheticScene` (subclass) rendering the edit.
     """
+    # torch (synthetic rendering): imported here, so loading an edit (score) stays torch-free
     from benchmark.sources.synthetic import SyntheticScene
 
     class EditedScene(SyntheticScene):
@@ -153,6 +83,7 @@ def edited_scene(scene: Any, recolour: Recolour) -> Any:
 def edited_surfaces(scene: Any, K: np.ndarray, w2c: np.ndarray, width: int, height: int,
                     recolour: Recolour) -> np.ndarray:
     r"""(H, W) bool: pixels whose centre ray first hits an edited surface (exact ray cast)."""
+    # torch (synthetic rendering): imported here, so loading an edit (score) stays torch-free
     from benchmark.sources.synthetic import cast_rays
 
     w2c = np.asarray(w2c, np.float64)
@@ -169,7 +100,7 @@ def edited_surfaces(scene: Any, K: np.ndarray, w2c: np.ndarray, width: int, heig
 def prepare_edit(suite: Any, name: str, scene_dir: str | Path, out_dir: str | Path) -> Path:
     r"""Write ``image.png`` (the edited first frame: the edited scene's base view, or a real
     clip's fetched edited frame) and ``edit.json`` for scene ``name`` of an editing suite."""
-    from benchmark.sources.scenes import load_scene_view
+    # torch (synthetic rendering): imported here, so loading an edit (score) stays torch-free
     from benchmark.sources.synthetic import render
 
     if suite.kind == "editing":
@@ -204,14 +135,12 @@ def fit_edited_frame(edited: np.ndarray, clip_frame_size: tuple[int, int], width
 
     Returns:
         uint8 (height, width, 3), framed like
-        :func:`benchmark.sources.real_images.center_crop_resize` of the clip's frames (the same crop
+        :func:`benchmark.sources.clips.center_crop_resize` of the clip's frames (the same crop
         of the same field of view).
 
     Raises:
         ValueError: the aspect ratios differ by more than :data:`MAX_ASPECT_MISMATCH`.
     """
-    from benchmark.sources.real_images import center_crop_resize
-
     clip_w, clip_h = clip_frame_size
     h, w = edited.shape[:2]
     if abs((w / h) / (clip_w / clip_h) - 1.0) > MAX_ASPECT_MISMATCH:
@@ -235,11 +164,6 @@ def prepare_real_edit(suite: Any, name: str, scene_dir: str | Path, out_dir: str
     Returns:
         ``out_dir``.
     """
-    import hashlib
-
-    from benchmark.sources.real_images import center_crop_resize, fetch_image
-    from benchmark.sources.real_videos import first_frame
-
     entry = suite.scene(name)
     spec = entry.get("edited_image")
     if spec is None:
@@ -292,8 +216,6 @@ def load_edit(edit_dir: str | Path) -> Edit:
 def load_edited_scene(scene_dir: str | Path, edit_dir: str | Path) -> Any:
     """The edited synthetic scene of a prepared scene folder and edit (None when the scene is
     not synthetic or the edit has no recipe)."""
-    from benchmark.sources.scenes import load_scene_view
-
     original = load_scene_view(scene_dir).synthetic_scene()
     recolour = load_edit(edit_dir).recolour
     if original is None or recolour is None:

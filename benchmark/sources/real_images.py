@@ -17,9 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmark.cameras import CameraPath, camera_path_to_dict, validate_intrinsics
+from benchmark.cameras import CameraPath, camera_path_to_dict, canonical_K, validate_intrinsics
 from benchmark.config.suites import Suite
 from benchmark.io import atomic_write_bytes, atomic_write_text, read_image, write_npy, write_png
+from benchmark.sources.clips import center_crop_resize, first_frame
 
 #: Disparity below this fraction of the image's maximum is clipped (sky, far background).
 MIN_DISPARITY_FRACTION = 0.01
@@ -43,16 +44,6 @@ def fetch_image(url: str, sha256: str, out: str | Path) -> Path:
     return Path(out)
 
 
-def center_crop_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Resize so the image covers (width, height), then crop the centre (no distortion)."""
-    h, w = image.shape[:2]
-    scale = max(width / w, height / h)
-    new_w, new_h = max(width, round(w * scale)), max(height, round(h * scale))
-    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
-    x0, y0 = (new_w - width) // 2, (new_h - height) // 2
-    return np.ascontiguousarray(resized[y0 : y0 + height, x0 : x0 + width])
-
-
 def disparity_to_depth(disparity: np.ndarray) -> np.ndarray:
     """Relative depth from affine-invariant disparity, scaled to median 1."""
     disparity = np.asarray(disparity, dtype=np.float64)
@@ -67,7 +58,7 @@ def disparity_to_depth(disparity: np.ndarray) -> np.ndarray:
 
 def estimate_depth(image: np.ndarray, model: str, device: str | None = None) -> np.ndarray:
     """Depth (H, W) of an RGB uint8 image with a transformers depth-estimation model."""
-    try:
+    try:  # torch + transformers (seconds, GBs): only depth estimation loads them
         import torch
         from PIL import Image
         from transformers import pipeline
@@ -91,8 +82,6 @@ def estimate_depth(image: np.ndarray, model: str, device: str | None = None) -> 
 def prepare_image_scene(suite: Suite, name: str, out_dir: str | Path) -> Path:
     """Write image.png, depth.npy and view.json of the real-image scene ``name`` (for a
     ``video`` suite: of its clip's first frame)."""
-    from benchmark.sources.synthetic import canonical_K
-
     out = Path(out_dir)
     width, height = suite.data["width"], suite.data["height"]
     K = validate_intrinsics(  # the one plausibility check every K entering trajbench gets,
@@ -104,8 +93,6 @@ def prepare_image_scene(suite: Suite, name: str, out_dir: str | Path) -> Path:
         entry = suite.scene(name)
         fetch_image(entry["url"], entry["sha256"], source)
     if suite.is_video:  # a clip (video, editing): its first used frame is the conditioning view
-        from benchmark.sources.real_videos import first_frame
-
         raw = first_frame(source, suite.scene(name))
     else:
         raw = read_image(source)

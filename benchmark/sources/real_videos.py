@@ -1,14 +1,15 @@
 r"""Real input clips for the ``video`` suites (paper Table 2 on real footage) and the real
 ``editing`` suites (paper Fig. 8: the original clip whose motion an edited first frame keeps).
 
-A clip is fetched by URL and checked by sha256 (:func:`benchmark.sources.real_images.fetch_image`
-handles any file), decoded with OpenCV, subsampled (``start_frame``, ``frame_step``), centre
-cropped and resized to the suite's size. Its conditioning view is frame 0 (image, depth, view
-written like a real-image scene). The input video's own cameras, which the requested offsets
-are composed with, are recovered with the benchmark's COLMAP protocol on the clip's frames and
-brought to the depth map's units: the scale is the median ratio between the depth model's
-depth and COLMAP's depth of the sparse points seen in frame 0. Per-frame depth comes from the
-suite's depth model. All of it needs a GPU box (depth model) and network access once.
+A clip is fetched by URL and checked by sha256
+(:func:`benchmark.sources.real_images.fetch_image` handles any file), decoded with OpenCV
+(:mod:`benchmark.sources.clips`), subsampled (``start_frame``, ``frame_step``), centre cropped
+and resized to the suite's size. Its conditioning view is frame 0 (image, depth, view written
+like a real-image scene). The input video's own cameras, which the requested offsets are
+composed with, are recovered with the benchmark's COLMAP protocol on the clip's frames and
+brought to the depth map's units: the scale is the median ratio between the depth model's depth
+and COLMAP's depth of the sparse points seen in frame 0. Per-frame depth comes from the suite's
+depth model. All of it needs a GPU box (depth model) and network access once.
 """
 
 from __future__ import annotations
@@ -17,54 +18,19 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from benchmark.cameras import CameraPath, save_unavailable_camera, validate_intrinsics
 from benchmark.config.suites import Suite
 from benchmark.io import write_frames
+from benchmark.sfm.poses import recover_poses
+from benchmark.sources.clips import VideoUnavailable, center_crop_resize, read_clip
+from benchmark.sources.real_images import estimate_depth
+from benchmark.sources.scenes import load_scene_view
 from benchmark.sources.videos import InputVideo, write_video
 
 #: Fewest sparse points seen in frame 0 to trust the depth scale.
 MIN_SCALE_POINTS = 20
-
-
-class VideoUnavailable(RuntimeError):
-    """The clip cannot be used (unreadable, too short, cameras not recoverable)."""
-
-
-def read_clip(path: str | Path, start_frame: int = 0, frame_step: int = 1,
-              num_frames: int | None = None) -> np.ndarray:
-    """Decode frames ``start_frame, start_frame + frame_step, ...`` of a video file as
-    (F, H, W, 3) uint8 RGB; ``num_frames`` None: to the end. Errors name the file."""
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise VideoUnavailable(f"{path}: not a video OpenCV can decode")
-    frames: list[np.ndarray] = []
-    index = 0
-    try:
-        while num_frames is None or len(frames) < num_frames:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            if index >= start_frame and (index - start_frame) % frame_step == 0:
-                frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-            index += 1
-    finally:
-        capture.release()
-    if num_frames is not None and len(frames) < num_frames:
-        raise VideoUnavailable(
-            f"{path}: {len(frames)} frames from frame {start_frame} every {frame_step}, "
-            f"{num_frames} needed"
-        )
-    if not frames:
-        raise VideoUnavailable(f"{path}: no frames decoded")
-    return np.stack(frames)
-
-
-def first_frame(path: str | Path, entry: dict[str, Any]) -> np.ndarray:
-    """The conditioning frame of a clip entry (its first used frame)."""
-    return read_clip(path, entry.get("start_frame", 0), 1, 1)[0]
 
 
 def depth_scale(reconstruction: Any, frame0_name: str, depth0: np.ndarray) -> float:
@@ -93,9 +59,7 @@ def depth_scale(reconstruction: Any, frame0_name: str, depth0: np.ndarray) -> fl
 
 def recover_clip_cameras(frames: np.ndarray, K: np.ndarray, depth0: np.ndarray) -> np.ndarray:
     """World-to-camera (F, 4, 4) of a clip in depth-map units, frame 0 = identity."""
-    import pycolmap
-
-    from benchmark.sfm.poses import recover_poses
+    import pycolmap  # native library (~0.3 s): only posing a clip loads it
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_frames(Path(tmp) / "frames", frames)
@@ -122,9 +86,6 @@ def prepare_real_video(
     clip is ``scene_dir/source`` (the fetch rule's download). A clip too short or whose cameras
     cannot be recovered leaves a camera file recording why (its runs then fail with that
     reason); missing depth weights still stop the job with the download to run."""
-    from benchmark.sources.real_images import center_crop_resize, estimate_depth
-    from benchmark.sources.scenes import load_scene_view
-
     entry = suite.scene(name)
     source = Path(scene_dir) / "source"
     view = load_scene_view(scene_dir).view

@@ -17,7 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.cameras import CameraPath, camera_path_from_dict, camera_path_to_dict
+from benchmark.cameras import (
+    CameraPath,
+    camera_path_from_dict,
+    camera_path_to_dict,
+    canonical_K,
+)
 from benchmark.cameras.paths import make_camera_path
 from benchmark.config.suites import Suite
 from benchmark.io import atomic_write_text, read_image, write_npy, write_png
@@ -40,6 +45,7 @@ class SceneView:
         """The rebuilt synthetic scene (None for real images)."""
         if self.spec is None:
             return None
+        # torch (the synthetic renderer): imported on use, so reading a view stays light
         from benchmark.sources.synthetic_hard import make_family_scene
 
         return make_family_scene(self.spec)
@@ -47,11 +53,12 @@ class SceneView:
 
 def prepare_synthetic_scene(suite: Suite, name: str, out_dir: str | Path) -> Path:
     """Build the synthetic scene ``name`` of ``suite`` and write its conditioning view."""
-    from benchmark.sources.synthetic import SceneSpec, canonical_K, make_scene, render
+    # torch (the synthetic renderer): imported on use, so real-image suites never load it
+    from benchmark.sources.synthetic import SceneSpec, make_scene, render
 
     entry = suite.scene(name)
     if entry.get("family", "rooms") == "hard":  # benchmark.sources.synthetic_hard
-        from benchmark.sources.synthetic_hard import HardSceneSpec, make_hard_scene
+        from benchmark.sources.synthetic_hard import HardSceneSpec, make_hard_scene  # torch
 
         spec = HardSceneSpec.from_dict({"seed": entry["seed"], **entry.get("spec", {})})
         scene = make_hard_scene(spec)

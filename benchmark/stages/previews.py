@@ -49,7 +49,7 @@ def side_by_side(panels: list[tuple[str, np.ndarray]]) -> np.ndarray:
 def write_mp4(frames: np.ndarray, path: str | Path, fps: int = 7) -> Path:
     """Write (F, H, W, 3) uint8 RGB as H.264 MP4 (odd sizes padded by one black pixel),
     atomically: a killed run never leaves a truncated video under the final name."""
-    import imageio_ffmpeg
+    import imageio_ffmpeg  # locates the ffmpeg binary: only MP4 previews need it
 
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or not len(frames):

@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from benchmark.stages.fid import fetch_inception_weights
+from trajattn.tracking import COTRACKER3_URL
+
 
 @dataclass(frozen=True)
 class WeightSource:
@@ -23,15 +26,11 @@ class WeightSource:
 
 
 def _inception() -> str:
-    from benchmark.stages.fid import fetch_inception_weights
-
     return str(fetch_inception_weights())
 
 
 def _cotracker3() -> str:
-    import torch
-
-    from trajattn.tracking import COTRACKER3_URL
+    import torch  # seconds and ~650 MB: only this download needs it
 
     torch.hub.load_state_dict_from_url(COTRACKER3_URL, map_location="cpu")
     return f"{COTRACKER3_URL} (torch hub cache)"
@@ -72,7 +71,7 @@ SOURCES: dict[str, WeightSource] = {
 def _download(source: WeightSource) -> str:
     if source.fetch is not None:
         return source.fetch()
-    from huggingface_hub import hf_hub_download, snapshot_download
+    from huggingface_hub import hf_hub_download, snapshot_download  # only hub downloads use it
 
     if source.filename is not None:
         return hf_hub_download(source.repo_id, source.filename)

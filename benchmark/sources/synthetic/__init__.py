@@ -41,8 +41,9 @@ in 2.0 s (1.4 s with ``threads=2`` on an idle machine).
 from __future__ import annotations
 
 # private names re-exported for benchmark.sources.synthetic_hard (the harder scene family)
+from benchmark.cameras.convention import CANONICAL_HFOV_DEG, canonical_K
 from benchmark.sources.synthetic.camera import _LOWRES as _LOWRES
-from benchmark.sources.synthetic.camera import CANONICAL_HFOV_DEG, canonical_K, look_w2c
+from benchmark.sources.synthetic.camera import look_w2c
 from benchmark.sources.synthetic.geometry import _INPLANE as _INPLANE
 from benchmark.sources.synthetic.geometry import Rect, box_rects, room_rects
 from benchmark.sources.synthetic.layout import make_scene

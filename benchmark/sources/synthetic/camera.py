@@ -1,5 +1,6 @@
-"""Cameras of the synthetic scenes: the canonical intrinsics, a z-up look-at pose, and the
-pinhole camera the tracer uses (ray grid, conservative screen windows)."""
+"""Cameras of the synthetic scenes: a z-up look-at pose and the pinhole camera the tracer uses
+(ray grid, conservative screen windows). The canonical intrinsics are the project's
+(:func:`benchmark.cameras.canonical_K`)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-#: Horizontal field of view (degrees) of the canonical camera the scene scale refers to.
-CANONICAL_HFOV_DEG = 60.0
 #: Canonical 16:9 image size (width, height); texture density is chosen for it.
 CANONICAL_SIZE = (1024, 576)
 #: Resolution of the depth render used for median depths and texture density (16:9).
@@ -21,13 +20,6 @@ _LOWRES = (256, 144)
 NEAR = 1e-4
 #: Pixels rendered per chunk when tracing supersamples (bounds peak memory).
 _CHUNK = 1 << 15
-
-
-def canonical_K(width: int, height: int, hfov_deg: float = CANONICAL_HFOV_DEG) -> np.ndarray:
-    """Pinhole K with the given horizontal FOV, square pixels and the principal point at the
-    image centre (``(width/2, height/2)`` in the pixel-centre-at-+0.5 convention)."""
-    f = 0.5 * width / math.tan(math.radians(hfov_deg) / 2)
-    return np.array([[f, 0.0, width / 2], [0.0, f, height / 2], [0.0, 0.0, 1.0]])
 
 
 def look_w2c(

@@ -9,12 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.cameras.convention import CANONICAL_HFOV_DEG, canonical_K
 from benchmark.sources.synthetic.camera import (
     _LOWRES,
-    CANONICAL_HFOV_DEG,
     CANONICAL_SIZE,
     NEAR,
-    canonical_K,
     look_w2c,
 )
 from benchmark.sources.synthetic.geometry import Rect, _rect, box_rects, room_rects

@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmark.cameras.convention import canonical_K
 from benchmark.sources.synthetic.camera import (
     _LOWRES,
     CANONICAL_SIZE,
     NEAR,
     _as_camera,
     _Camera,
-    canonical_K,
 )
 from benchmark.sources.synthetic.geometry import _BOUND_TOL, _INPLANE, Rect
 from benchmark.sources.synthetic.textures import (

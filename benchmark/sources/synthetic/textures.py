@@ -35,7 +35,7 @@ _MARK_MAX = 0.06
 @functools.cache
 def _photos() -> tuple[tuple[np.ndarray, bool], ...]:
     """The scikit-image photographs as (uint8 image, is_gray), loaded once."""
-    import skimage.data
+    import skimage.data  # slow import: only texture generation needs the photographs
 
     out = []
     for name in _PHOTOS:
