@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from benchmark.sources import synthetic as syn
+from benchmark.sources.synthetic import scene as shading  # _shade reads _LOD_BIAS, _ANISO there
 
 
 def orbit_path(scene: syn.SyntheticScene, frames: int, degrees: float) -> np.ndarray:
@@ -67,13 +68,13 @@ def bench_quality(seed: int) -> None:
     w, h = 448, 256
     K = syn.canonical_K(w, h)
     w2c = orbit_path(scene, 2, 7.0)[1]
-    bias0, aniso0 = syn._LOD_BIAS, syn._ANISO
+    bias0, aniso0 = shading._LOD_BIAS, shading._ANISO
     try:
-        syn._LOD_BIAS, syn._ANISO = 0.0, 4
+        shading._LOD_BIAS, shading._ANISO = 0.0, 4
         ref, _ = syn.render(scene, K, w2c, w, h, supersample=6, adaptive=False)
         for aniso in (1, 4):
             for bias in (0.0, -0.5, -1.0, -1.5):
-                syn._LOD_BIAS, syn._ANISO = bias, aniso
+                shading._LOD_BIAS, shading._ANISO = bias, aniso
                 t = time.perf_counter()
                 img, _ = syn.render(scene, K, w2c, w, h)
                 dt = time.perf_counter() - t
@@ -83,7 +84,7 @@ def bench_quality(seed: int) -> None:
                     f"(no edge AA {psnr(raw, ref):.2f} dB), {dt * 1e3:.0f} ms"
                 )
     finally:
-        syn._LOD_BIAS, syn._ANISO = bias0, aniso0
+        shading._LOD_BIAS, shading._ANISO = bias0, aniso0
     rgb, _ = syn.render(scene, K, scene.base_w2c, w, h)
     kps = cv2.SIFT_create().detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), None)
     print(f"  SIFT keypoints on the base view at {w}x{h}: {len(kps)}")

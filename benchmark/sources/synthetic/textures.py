@@ -253,13 +253,6 @@ def _build_atlas(textures: Sequence[np.ndarray]) -> _Atlas:
     )
 
 
-#: supersampled renders (see ``bench/render.py``).
-_LOD_BIAS = -1.0
-#: Most taps along the major axis of anisotropic footprints (a power of 2; 1 = isotropic
-#: trilinear only): footprints with axis ratio in (1.5, 3] get 2 taps, above that 4.
-_ANISO = 4
-
-
 def _trilinear(
     atlas: _Atlas, m: torch.Tensor, lod: torch.Tensor, u: torch.Tensor, v: torch.Tensor
 ) -> torch.Tensor:
