@@ -14,8 +14,8 @@ trajectories, ~80% of points valid, nearest mode, float32, 1 CPU thread) it time
 - one temporal block, forward + backward: ``attn1`` alone; ``attn1`` + branch the official
   way (loop gather, projections on the gathered tokens, loop scatter); ``attn1`` + branch as
   the project's processor ran before the projections moved (``gather_tokens`` ->
-  ``_attend`` -> ``scatter_back``); ``attn1`` + branch as it runs now
-  (:func:`trajattn.attention._attend_along_trajectories`).
+  ``attend`` -> ``scatter_back``); ``attn1`` + branch as it runs now
+  (:func:`trajattn.branch.attend_along_trajectories`).
 
 Every variant runs in its own child process so that its peak memory is its own: on CPU the
 child's peak RSS (``getrusage``), on CUDA ``torch.cuda.max_memory_allocated``. A child that
@@ -38,7 +38,7 @@ from collections.abc import Callable
 import torch
 from diffusers.models.attention_processor import Attention
 
-from trajattn.attention import _attend, _attend_along_trajectories
+from trajattn.branch import attend, attend_along_trajectories
 from trajattn.sampling import TrajectoryIndex, build_trajectory_index, gather_tokens, scatter_back
 
 ALG2 = ("alg2-inputs", "alg2-official", "alg2-ours")
@@ -192,12 +192,12 @@ def variant_call(name: str, args, device: torch.device) -> Callable[[], object] 
     calls = {
         "block-attn1": block(None),
         "block-official": block(
-            lambda i: official_scatter(_attend(branch, official_gather(hidden, i))[0], i)
+            lambda i: official_scatter(attend(branch, official_gather(hidden, i))[0], i)
         ),
         "block-before": block(
-            lambda i: scatter_back(_attend(branch, gather_tokens(hidden, i))[0], i)[0]
+            lambda i: scatter_back(attend(branch, gather_tokens(hidden, i))[0], i)[0]
         ),
-        "block-ours": block(lambda i: _attend_along_trajectories(branch, hidden, i)[0]),
+        "block-ours": block(lambda i: attend_along_trajectories(branch, hidden, i)[0]),
     }
     return calls.get(name)
 

@@ -10,7 +10,6 @@ from tests.tiny_models import tiny_unet
 from trajattn.attention import (
     BRANCH_NAME,
     TrajectoryAttentionConfig,
-    _attend,
     apply_trajectory_attention,
     capture_attention_maps,
     freeze_except_trainable,
@@ -19,6 +18,7 @@ from trajattn.attention import (
     trainable_parameters,
     trajectories,
 )
+from trajattn.branch import attend
 
 IMAGE = (32, 32)  # pixels; latent 8x8 (factor 4 here, 8 in SVD: only the ratio matters)
 
@@ -162,11 +162,11 @@ def test_compat_mixed_pairs_differs_from_per_trajectory_attention():
     tokens = torch.randn(6, 4, 32)
     other = tokens.clone()
     other[1] += 1.0  # change trajectory 1 only
-    ok, _ = _attend(attn, tokens)
-    ok2, _ = _attend(attn, other)
+    ok, _ = attend(attn, tokens)
+    ok2, _ = attend(attn, other)
     torch.testing.assert_close(ok[0], ok2[0])  # correct: trajectories are independent
-    mixed, _ = _attend(attn, tokens, mixed_pairs=True)
-    mixed2, _ = _attend(attn, other, mixed_pairs=True)
+    mixed, _ = attend(attn, tokens, mixed_pairs=True)
+    mixed2, _ = attend(attn, other, mixed_pairs=True)
     assert (mixed[0] - mixed2[0]).abs().max() > 1e-4
     assert (mixed - ok).abs().max() > 1e-4
 
@@ -236,7 +236,7 @@ def test_compat_mode_is_the_official_view_for_any_trajectory_count(num):
     batch B h w: query.view(B*h*w, -1, heads, head_dim), i.e. N F / (h w) consecutive tokens
     per sequence. Reference built by hand from that reshape (4x4 latent, F = 4, B = 2 CFG
     halves): N = 8 -> sequences of 2 tokens (half a trajectory), 12 -> 3, 32 = 2hw -> 8."""
-    from trajattn.attention import _attend_along_trajectories
+    from trajattn.branch import attend_along_trajectories
     from trajattn.sampling import build_trajectory_index, gather_tokens, scatter_back
 
     torch.manual_seed(0)
@@ -259,14 +259,14 @@ def test_compat_mode_is_the_official_view_for_any_trajectory_count(num):
     out = out.transpose(1, 2).reshape(batch * h * w, -1, heads * dim)
     out = attn.to_out[0](out).reshape(batch * num, frames, -1)
     expected, covered_ref = scatter_back(out, index)
-    back, covered, _ = _attend_along_trajectories(attn, hidden, index, None, mixed_pairs=True)
+    back, covered, _ = attend_along_trajectories(attn, hidden, index, None, mixed_pairs=True)
     torch.testing.assert_close(covered, covered_ref)
     cov = covered.repeat(batch, 1)
     torch.testing.assert_close(back[cov], expected[cov], rtol=1e-5, atol=1e-5)
 
 
 def test_compat_mode_refuses_counts_the_official_view_cannot_split():
-    from trajattn.attention import official_sequence_length
+    from trajattn.branch import official_sequence_length
 
     assert official_sequence_length(2 * 32, 4, 2 * 16) == 8  # N = 2hw: 2F
     assert official_sequence_length(2 * 8, 4, 2 * 16) == 2

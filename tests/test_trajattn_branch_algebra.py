@@ -1,6 +1,6 @@
-"""The branch's projections moved around Alg. 1 / Alg. 2 (trajattn.attention) are exact.
+"""The branch's projections moved around Alg. 1 / Alg. 2 (trajattn.branch) are exact.
 
-Reference: the direct composition ``scatter_back(_attend(attn, gather_tokens(h)))`` (itself
+Reference: the direct composition ``scatter_back(attend(attn, gather_tokens(h)))`` (itself
 tested against the paper's literal loops), here with a random ``to_out`` bias so that the
 masking of uncovered cells is exercised, gradients included.
 """
@@ -11,10 +11,10 @@ import pytest
 import torch
 from diffusers.models.attention_processor import Attention
 
-from trajattn.attention import (
-    _attend,
-    _attend_along_trajectories,
-    _commutes_with_sampling,
+from trajattn.branch import (
+    attend,
+    attend_along_trajectories,
+    commutes_with_sampling,
     official_sequence_length,
 )
 from trajattn.sampling import build_trajectory_index, gather_tokens, scatter_back
@@ -46,13 +46,13 @@ def grads(value: torch.Tensor, attn: Attention, hidden: torch.Tensor) -> list[to
 @pytest.mark.parametrize("masked,mixed", [(False, False), (True, False), (False, True)])
 def test_projections_around_sampling_are_exact(mode, masked, mixed):
     index, attn, hidden = setup(mode, num=12)  # 12 trajectories leave cells uncovered
-    assert _commutes_with_sampling(attn)
+    assert commutes_with_sampling(attn)
     key_mask = index.key_mask(B) if masked else None
     # compat mode: the official view(B*h*w, -1, ...), N F / (h w) tokens per sequence
     length = official_sequence_length(B * 12, F, B * H_LAT * W_LAT) if mixed else None
-    out, _ = _attend(attn, gather_tokens(hidden, index), key_mask, mixed, mixed_length=length)
+    out, _ = attend(attn, gather_tokens(hidden, index), key_mask, mixed, mixed_length=length)
     ref, ref_cov = scatter_back(out, index)
-    got, covered, _ = _attend_along_trajectories(attn, hidden, index, key_mask, mixed)
+    got, covered, _ = attend_along_trajectories(attn, hidden, index, key_mask, mixed)
     assert torch.equal(covered, ref_cov) and not covered.all()
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
     assert not got.reshape(B, H_LAT * W_LAT, F, C)[:, ~covered].any()  # bias kept off
@@ -63,9 +63,9 @@ def test_projections_around_sampling_are_exact(mode, masked, mixed):
 def test_biased_qkv_takes_the_direct_path():
     index, _, hidden = setup("nearest", num=12)
     attn = Attention(C, heads=HEADS, dim_head=C // HEADS, bias=True)
-    assert not _commutes_with_sampling(attn)  # to_q(0) = bias != gather of projected zeros
-    got, _, probs = _attend_along_trajectories(attn, hidden, index, want_probs=True)
-    out, ref_probs = _attend(attn, gather_tokens(hidden, index), want_probs=True)
+    assert not commutes_with_sampling(attn)  # to_q(0) = bias != gather of projected zeros
+    got, _, probs = attend_along_trajectories(attn, hidden, index, want_probs=True)
+    out, ref_probs = attend(attn, gather_tokens(hidden, index), want_probs=True)
     assert torch.equal(got, scatter_back(out, index)[0]) and torch.equal(probs, ref_probs)
 
 
@@ -78,7 +78,7 @@ def test_wrapped_projections_take_the_direct_path():
     wrapped = Scaled(C, C, bias=False)
     wrapped.load_state_dict(attn.to_q.state_dict())
     attn.to_q = wrapped
-    assert not _commutes_with_sampling(attn)
-    got, _, _ = _attend_along_trajectories(attn, hidden, index)
-    ref = scatter_back(_attend(attn, gather_tokens(hidden, index))[0], index)[0]
+    assert not commutes_with_sampling(attn)
+    got, _, _ = attend_along_trajectories(attn, hidden, index)
+    ref = scatter_back(attend(attn, gather_tokens(hidden, index))[0], index)[0]
     torch.testing.assert_close(got, ref)

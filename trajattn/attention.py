@@ -44,231 +44,53 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from diffusers.models.attention import TemporalBasicTransformerBlock
 from diffusers.models.attention_processor import Attention
 from diffusers.models.transformers.transformer_temporal import TransformerSpatioTemporalModel
 
-from trajattn.sampling import (
-    MODES,
-    TrajectoryIndex,
-    build_trajectory_index,
-    gather_tokens,
-    scatter_back,
+from trajattn.branch import attend, attend_along_trajectories, official_sequence_length
+from trajattn.config import BRANCH_NAME, VARIANTS, TrajectoryAttentionConfig
+from trajattn.state import (
+    TrajectoryState,
+    as_track_tensors,
+    freeze_except,
+    get_state,
+    install,
+    scoped,
+    uninstall,
+    variant_parameters,
 )
 
-VARIANTS = ("vanilla", "tuning", "addon", "inherit")
-BRANCH_NAME = "traj_attn"
+__all__ = [
+    "BRANCH_NAME",
+    "VARIANTS",
+    "TrajectoryAttentionConfig",
+    "TrajectoryAttnProcessor",
+    "apply_trajectory_attention",
+    "capture_attention_maps",
+    "clear_trajectories",
+    "freeze_except_trainable",
+    "get_config",
+    "official_sequence_length",
+    "remove_trajectory_attention",
+    "set_trajectories",
+    "temporal_blocks",
+    "trainable_parameters",
+    "trajectories",
+]
+
 _STATE_ATTR = "_trajattn_state"
 
 
-@dataclass(frozen=True)
-class TrajectoryAttentionConfig:
-    r"""Options of :func:`apply_trajectory_attention`.
-
-    Attributes:
-        variant: ``"vanilla"``, ``"tuning"``, ``"addon"`` or ``"inherit"``.
-        mode: sampling mode, ``"nearest"`` (official) or ``"bilinear"``.
-        num_trajectories_factor: each call uses ``factor * h * w`` random trajectories
-            (official: 2); None uses all of them.
-        seed: seed of the subset generator, reset by every :func:`set_trajectories`.
-        compat_mixed_pairs: reproduce the official SDPA processor's reshape, for any number of
-            trajectories (see module docstring); the ``trajattn`` preset turns it on.
-        mask_invalid_keys: mask invalid points out of the keys instead of attending to
-            zero tokens (the official behaviour).
-    """
-
-    variant: str = "inherit"
-    mode: str = "nearest"
-    num_trajectories_factor: float | None = 2
-    seed: int = 0
-    compat_mixed_pairs: bool = False
-    mask_invalid_keys: bool = False
-
-    def __post_init__(self) -> None:
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-
-    @property
-    def has_branch(self) -> bool:
-        return self.variant in ("addon", "inherit")
-
-
 @dataclass
-class _State:
-    config: TrajectoryAttentionConfig
-    processors: dict[str, TrajectoryAttnProcessor]
-    hooks: list = field(default_factory=list)
-    tracks: torch.Tensor | None = None
-    visible: torch.Tensor | None = None
-    image_size: tuple[int, int] | None = None
-    generator: torch.Generator | None = None
-    on_device: dict = field(default_factory=dict)
+class _State(TrajectoryState):
+    """The shared state plus the attention-map recorder (:func:`capture_attention_maps`)."""
+
     capture: dict | None = None
-
-    def device_tracks(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        key = str(device)
-        if key not in self.on_device:
-            self.on_device[key] = (self.tracks.to(device), self.visible.to(device))
-        return self.on_device[key]
-
-
-def official_sequence_length(num_tokens: int, frames: int, rows: int) -> int:
-    r"""Tokens per attention sequence of the official SDPA processor's reshape.
-
-    It views the ``num_tokens`` gathered sequences of ``frames`` tokens (``B N``) with the
-    pre-gather batch size ``rows`` (``B h w``): ``num_tokens * frames / rows`` tokens each
-    (``2 F`` for the official ``N = 2 h w``). Raises ValueError where the official ``view``
-    fails (not a whole number).
-    """
-    if (num_tokens * frames) % rows:
-        raise ValueError(
-            f"compat_mixed_pairs: the official view(B*h*w, -1, ...) cannot split "
-            f"{num_tokens} x {frames} tokens into {rows} sequences; choose a trajectory "
-            "count N with N * frames divisible by h * w"
-        )
-    return num_tokens * frames // rows
-
-
-def _attend(
-    attn: Attention,
-    x: torch.Tensor,
-    key_mask: torch.Tensor | None = None,
-    mixed_pairs: bool = False,
-    want_probs: bool = False,
-    mixed_length: int | None = None,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    r"""Self-attention of ``attn`` over the frame axis of ``x (S, F, C)``.
-
-    ``mixed_length``: regroup the ``S F`` tokens into sequences of this many (the official
-    reshape, :func:`official_sequence_length`); ``mixed_pairs`` alone means ``2 F``.
-
-    Returns the projected output ``(S, F, C)`` and, if ``want_probs``, the attention
-    probabilities averaged over sequences and heads.
-    """
-    q, k, v = attn.to_q(x), attn.to_k(x), attn.to_v(x)
-    out, probs = _attend_projected(
-        attn, q, k, v, key_mask, mixed_pairs, want_probs, mixed_length
-    )
-    return attn.to_out[1](attn.to_out[0](out)) / attn.rescale_output_factor, probs
-
-
-def _attend_projected(
-    attn: Attention,
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    key_mask: torch.Tensor | None = None,
-    mixed_pairs: bool = False,
-    want_probs: bool = False,
-    mixed_length: int | None = None,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    r"""The multi-head attention of :func:`_attend` on projected ``q, k, v (S, F, C)``, before
-    ``to_out``: returns ``(S, F, C)`` and the probabilities if ``want_probs``."""
-    seqs, frames, _ = q.shape
-    if mixed_pairs and mixed_length is None:
-        mixed_length = 2 * frames
-    if mixed_length is not None:
-        total = seqs * frames
-        if total % mixed_length:
-            raise ValueError(
-                f"compat_mixed_pairs: {seqs} x {frames} tokens do not split into sequences "
-                f"of {mixed_length}"
-            )
-        q, k, v = (t.reshape(total // mixed_length, mixed_length, t.shape[-1]) for t in (q, k, v))
-        if key_mask is not None:
-            key_mask = key_mask.reshape(total // mixed_length, mixed_length)
-    heads = attn.heads
-    head_dim = q.shape[-1] // heads
-    q, k, v = (
-        t.reshape(t.shape[0], t.shape[1], heads, head_dim).transpose(1, 2) for t in (q, k, v)
-    )
-    mask = None
-    if key_mask is not None:
-        key_mask = key_mask | ~key_mask.any(-1, keepdim=True)  # never mask a whole row
-        mask = key_mask[:, None, None, :]
-    probs = None
-    if want_probs:
-        scores = (q @ k.transpose(-1, -2)) * attn.scale
-        if mask is not None:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        weights = scores.softmax(-1)
-        out = weights @ v
-        probs = weights.detach().float().mean(dim=(0, 1))
-    else:
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=attn.scale)
-    out = out.transpose(1, 2).reshape(q.shape[0], q.shape[2], heads * head_dim)
-    return out.reshape(seqs, frames, -1), probs
-
-
-def _commutes_with_sampling(attn: Attention) -> bool:
-    """Whether projecting before Alg. 1 and applying ``to_out`` after Alg. 2 is exact.
-
-    q/k/v are linear without bias, so ``to_q(gather(h)) == gather(to_q(h))`` (zero tokens stay
-    zero); ``to_out`` is affine, so it commutes with the count-normalised mean on covered
-    cells (its bias is then masked to keep uncovered cells 0). Dropout breaks the identity;
-    layers other than plain ``nn.Linear`` (LoRA, quantised) take the direct path, since the
-    fast one reads their ``weight`` and ``bias`` only.
-    """
-    layers = [getattr(attn, n) for n in ("to_q", "to_k", "to_v")] + [attn.to_out[0]]
-    plain = all(type(layer) is torch.nn.Linear for layer in layers)
-    no_bias = plain and all(layer.bias is None for layer in layers[:3])
-    dropout = attn.to_out[1]
-    inert = not isinstance(dropout, torch.nn.Dropout) or dropout.p == 0 or not dropout.training
-    return no_bias and inert
-
-
-def _attend_along_trajectories(
-    attn: Attention,
-    hidden: torch.Tensor,
-    index: TrajectoryIndex,
-    key_mask: torch.Tensor | None = None,
-    mixed_pairs: bool = False,
-    want_probs: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    r"""Alg. 1, attention of ``attn`` along the trajectories, Alg. 2, on ``(B * h * w, F, C)``.
-
-    Returns ``(back (B * h * w, F, C), covered (h * w, F), probs)``. Equal (to rounding) to
-    ``scatter_back(_attend(attn, gather_tokens(hidden, index)))``, which is the path taken when
-    :func:`_commutes_with_sampling` is false. Otherwise the projections run on the ``h * w``
-    grid cells rather than on the ``N = 2 h w`` sampled tokens, halving their cost: q/k/v in
-    one matmul before one gather, ``to_out`` after the scatter.
-    """
-    mixed_length = None
-    if mixed_pairs:  # the official view(B*h*w, -1, ...): N F / (h w) tokens per sequence
-        batch = hidden.shape[0] // (index.latent_size[0] * index.latent_size[1])
-        mixed_length = official_sequence_length(
-            batch * index.num_trajectories, hidden.shape[1], hidden.shape[0]
-        )
-    if not _commutes_with_sampling(attn):
-        out, probs = _attend(
-            attn, gather_tokens(hidden, index), key_mask, mixed_pairs, want_probs, mixed_length
-        )
-        back, covered = scatter_back(out, index)
-        return back, covered, probs
-    weight = torch.cat([attn.to_q.weight, attn.to_k.weight, attn.to_v.weight])
-    qkv = gather_tokens(F.linear(hidden, weight), index)
-    q, k, v = qkv.split(
-        [attn.to_q.out_features, attn.to_k.out_features, attn.to_v.out_features], -1
-    )
-    out, probs = _attend_projected(
-        attn, q, k, v, key_mask, mixed_pairs, want_probs, mixed_length
-    )
-    mean, covered = scatter_back(out, index)
-    proj = attn.to_out[0]
-    back = F.linear(mean, proj.weight)
-    if proj.bias is not None:
-        batch = hidden.shape[0] // covered.shape[0]
-        back = back.add_(proj.bias).mul_(covered.repeat(batch, 1)[..., None].to(back.dtype))
-    if attn.rescale_output_factor != 1:
-        back = back / attn.rescale_output_factor
-    return back, covered, probs
 
 
 class TrajectoryAttnProcessor:
@@ -300,7 +122,7 @@ class TrajectoryAttnProcessor:
         state = self.state
         capture = state.capture
         if capture is not None:
-            temporal, probs = _attend(attn, hidden_states, want_probs=True)
+            temporal, probs = attend(attn, hidden_states, want_probs=True)
             self._record("temporal", probs)
         else:
             temporal = self.base(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
@@ -315,17 +137,11 @@ class TrajectoryAttnProcessor:
                 f"{self.name}: trajectories have {state.tracks.shape[0]} frames, "
                 f"hidden states {hidden_states.shape[1]}"
             )
-        count = None
-        if config.num_trajectories_factor is not None:
-            count = int(config.num_trajectories_factor * h * w)
-        tracks, visible = state.device_tracks(hidden_states.device)
-        index = build_trajectory_index(
-            tracks, visible, state.image_size, (h, w), config.mode, count, state.generator
-        )
+        index = state.index((h, w), hidden_states.device)
         batch = hidden_states.shape[0] // (h * w)
         key_mask = index.key_mask(batch) if config.mask_invalid_keys else None
         module = self.branch if self.branch is not None else attn
-        back, covered, probs = _attend_along_trajectories(
+        back, covered, probs = attend_along_trajectories(
             module,
             hidden_states,
             index,
@@ -347,13 +163,6 @@ class TrajectoryAttnProcessor:
             entry[kind] = (total + probs, calls + 1)
         else:
             entry[kind] = (probs.clone(), 1)
-
-
-def _state(unet: torch.nn.Module) -> _State:
-    state = getattr(unet, _STATE_ATTR, None)
-    if state is None:
-        raise RuntimeError("trajectory attention is not applied to this model")
-    return state
 
 
 def temporal_blocks(unet: torch.nn.Module) -> dict[str, TemporalBasicTransformerBlock]:
@@ -393,27 +202,25 @@ def apply_trajectory_attention(
     """
     if getattr(unet, _STATE_ATTR, None) is not None:
         raise RuntimeError("trajectory attention is already applied; remove it first")
-    config = config or TrajectoryAttentionConfig()
-    state = _State(config=config, processors={})
+    state = _State(config=config or TrajectoryAttentionConfig())
     blocks = temporal_blocks(unet)
     if not blocks:
         raise ValueError("the model has no TemporalBasicTransformerBlock")
-    for name, block in blocks.items():
-        branch = None
-        if config.has_branch:
-            branch = _make_branch(block.attn1, copy_qkv=config.variant == "inherit")
-            block.add_module(BRANCH_NAME, branch)
-        processor = TrajectoryAttnProcessor(name, state, block.attn1.processor, branch)
-        block.attn1.processor = processor
-        state.processors[name] = processor
+    names = install(
+        unet,
+        _STATE_ATTR,
+        state,
+        blocks,
+        _make_branch,
+        lambda name, base, branch: TrajectoryAttnProcessor(name, state, base, branch),
+    )
     for module in unet.modules():
         if isinstance(module, TransformerSpatioTemporalModel):
             procs = [b.attn1.processor for b in module.temporal_transformer_blocks]
             state.hooks.append(
                 module.register_forward_pre_hook(_latent_size_hook(procs), with_kwargs=True)
             )
-    setattr(unet, _STATE_ATTR, state)
-    return list(blocks)
+    return names
 
 
 def _latent_size_hook(processors: list):
@@ -428,21 +235,12 @@ def _latent_size_hook(processors: list):
 
 def remove_trajectory_attention(unet: torch.nn.Module) -> None:
     """Undo :func:`apply_trajectory_attention`: original processors back, branches removed."""
-    state = _state(unet)
-    blocks = temporal_blocks(unet)
-    for name, proc in state.processors.items():
-        block = blocks[name]
-        block.attn1.processor = proc.base
-        if BRANCH_NAME in block._modules:
-            del block._modules[BRANCH_NAME]
-    for handle in state.hooks:
-        handle.remove()
-    delattr(unet, _STATE_ATTR)
+    uninstall(unet, _STATE_ATTR, temporal_blocks(unet))
 
 
 def get_config(unet: torch.nn.Module) -> TrajectoryAttentionConfig:
     """The config trajectory attention was applied with."""
-    return _state(unet).config
+    return get_state(unet, _STATE_ATTR).config
 
 
 def set_trajectories(
@@ -458,42 +256,26 @@ def set_trajectories(
         visible: (F, L) bool.
         image_size: (H, W) of the image the tracks live in.
     """
-    state = _state(unet)
-    tracks = torch.as_tensor(np.asarray(tracks) if not torch.is_tensor(tracks) else tracks)
-    visible = torch.as_tensor(np.asarray(visible) if not torch.is_tensor(visible) else visible)
-    if tracks.ndim != 3 or tracks.shape[-1] != 2:
-        raise ValueError(f"tracks must have shape (F, L, 2), got {tuple(tracks.shape)}")
-    if tuple(visible.shape) != tuple(tracks.shape[:2]):
-        raise ValueError(
-            f"visible must have shape {tuple(tracks.shape[:2])}, got {tuple(visible.shape)}"
-        )
-    state.tracks = tracks.to(torch.float32)
-    state.visible = visible.to(torch.bool)
-    state.image_size = (int(image_size[0]), int(image_size[1]))
-    state.generator = torch.Generator().manual_seed(state.config.seed)
-    state.on_device = {}
+    state = get_state(unet, _STATE_ATTR)
+    state.set(*as_track_tensors(tracks, visible), image_size)
 
 
 def clear_trajectories(unet: torch.nn.Module) -> None:
     """Back to plain temporal attention (the branch is skipped)."""
-    state = _state(unet)
-    state.tracks = state.visible = state.image_size = state.generator = None
-    state.on_device = {}
+    get_state(unet, _STATE_ATTR).clear()
 
 
-@contextlib.contextmanager
 def trajectories(
     unet: torch.nn.Module,
     tracks: torch.Tensor | np.ndarray,
     visible: torch.Tensor | np.ndarray,
     image_size: tuple[int, int],
-) -> Iterator[None]:
+) -> contextlib.AbstractContextManager[None]:
     """Context manager around :func:`set_trajectories` / :func:`clear_trajectories`."""
-    set_trajectories(unet, tracks, visible, image_size)
-    try:
-        yield
-    finally:
-        clear_trajectories(unet)
+    return scoped(
+        lambda: set_trajectories(unet, tracks, visible, image_size),
+        lambda: clear_trajectories(unet),
+    )
 
 
 def trainable_parameters(
@@ -502,29 +284,14 @@ def trainable_parameters(
     r"""The parameters a variant trains: none (vanilla), every ``attn1`` (tuning), every
     ``traj_attn`` branch (addon, inherit). ``variant`` defaults to the applied one."""
     variant = variant or get_config(unet).variant
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    params: list[torch.nn.Parameter] = []
-    for name, block in temporal_blocks(unet).items():
-        if variant == "tuning":
-            params.extend(block.attn1.parameters())
-        elif variant in ("addon", "inherit"):
-            branch = getattr(block, BRANCH_NAME, None)
-            if branch is None:
-                raise RuntimeError(f"{name} has no {BRANCH_NAME} branch")
-            params.extend(branch.parameters())
-    return params
+    return list(variant_parameters(temporal_blocks(unet), variant).values())
 
 
 def freeze_except_trainable(
     unet: torch.nn.Module, variant: str | None = None
 ) -> list[torch.nn.Parameter]:
     """Set ``requires_grad`` on exactly :func:`trainable_parameters` and return them."""
-    params = trainable_parameters(unet, variant)
-    unet.requires_grad_(False)
-    for p in params:
-        p.requires_grad_(True)
-    return params
+    return freeze_except(unet, trainable_parameters(unet, variant))
 
 
 @contextlib.contextmanager
@@ -538,7 +305,7 @@ def capture_attention_maps(unet: torch.nn.Module) -> Iterator[dict[str, dict[str
     present only for calls made with trajectories set (``(L, L)`` with compat_mixed_pairs:
     ``L = N F / (h w)`` tokens per sequence, ``2F`` for ``N = 2 h w``).
     """
-    state = _state(unet)
+    state = get_state(unet, _STATE_ATTR)
     maps: dict[str, dict[str, np.ndarray]] = {}
     state.capture = {}
     try:

@@ -1,0 +1,170 @@
+r"""The attention of trajectory attention: along trajectories, with the projections moved.
+
+:func:`attend` is ``attn``'s multi-head self-attention over the frame axis of ``(S, F, C)``
+tokens (optionally regrouped as the official SDPA processor does, see
+:func:`official_sequence_length`). :func:`attend_along_trajectories` is paper Alg. 1, that
+attention, and Alg. 2 in one call, with q/k/v projected on the latent grid before the gather
+and ``to_out`` applied after the scatter when that is exact
+(:func:`commutes_with_sampling`). Used by the SVD processor (:mod:`trajattn.attention`) and
+by ``bench/trajattn.py``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from diffusers.models.attention_processor import Attention
+
+from trajattn.sampling import TrajectoryIndex, gather_tokens, scatter_back
+
+
+def official_sequence_length(num_tokens: int, frames: int, rows: int) -> int:
+    r"""Tokens per attention sequence of the official SDPA processor's reshape.
+
+    It views the ``num_tokens`` gathered sequences of ``frames`` tokens (``B N``) with the
+    pre-gather batch size ``rows`` (``B h w``): ``num_tokens * frames / rows`` tokens each
+    (``2 F`` for the official ``N = 2 h w``). Raises ValueError where the official ``view``
+    fails (not a whole number).
+    """
+    if (num_tokens * frames) % rows:
+        raise ValueError(
+            f"compat_mixed_pairs: the official view(B*h*w, -1, ...) cannot split "
+            f"{num_tokens} x {frames} tokens into {rows} sequences; choose a trajectory "
+            "count N with N * frames divisible by h * w"
+        )
+    return num_tokens * frames // rows
+
+
+def attend(
+    attn: Attention,
+    x: torch.Tensor,
+    key_mask: torch.Tensor | None = None,
+    mixed_pairs: bool = False,
+    want_probs: bool = False,
+    mixed_length: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    r"""Self-attention of ``attn`` over the frame axis of ``x (S, F, C)``.
+
+    ``mixed_length``: regroup the ``S F`` tokens into sequences of this many (the official
+    reshape, :func:`official_sequence_length`); ``mixed_pairs`` alone means ``2 F``.
+
+    Returns the projected output ``(S, F, C)`` and, if ``want_probs``, the attention
+    probabilities averaged over sequences and heads.
+    """
+    q, k, v = attn.to_q(x), attn.to_k(x), attn.to_v(x)
+    out, probs = attend_projected(
+        attn, q, k, v, key_mask, mixed_pairs, want_probs, mixed_length
+    )
+    return attn.to_out[1](attn.to_out[0](out)) / attn.rescale_output_factor, probs
+
+
+def attend_projected(
+    attn: Attention,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    key_mask: torch.Tensor | None = None,
+    mixed_pairs: bool = False,
+    want_probs: bool = False,
+    mixed_length: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    r"""The multi-head attention of :func:`attend` on projected ``q, k, v (S, F, C)``, before
+    ``to_out``: returns ``(S, F, C)`` and the probabilities if ``want_probs``."""
+    seqs, frames, _ = q.shape
+    if mixed_pairs and mixed_length is None:
+        mixed_length = 2 * frames
+    if mixed_length is not None:
+        total = seqs * frames
+        if total % mixed_length:
+            raise ValueError(
+                f"compat_mixed_pairs: {seqs} x {frames} tokens do not split into sequences "
+                f"of {mixed_length}"
+            )
+        q, k, v = (t.reshape(total // mixed_length, mixed_length, t.shape[-1]) for t in (q, k, v))
+        if key_mask is not None:
+            key_mask = key_mask.reshape(total // mixed_length, mixed_length)
+    heads = attn.heads
+    head_dim = q.shape[-1] // heads
+    q, k, v = (
+        t.reshape(t.shape[0], t.shape[1], heads, head_dim).transpose(1, 2) for t in (q, k, v)
+    )
+    mask = None
+    if key_mask is not None:
+        key_mask = key_mask | ~key_mask.any(-1, keepdim=True)  # never mask a whole row
+        mask = key_mask[:, None, None, :]
+    probs = None
+    if want_probs:
+        scores = (q @ k.transpose(-1, -2)) * attn.scale
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = scores.softmax(-1)
+        out = weights @ v
+        probs = weights.detach().float().mean(dim=(0, 1))
+    else:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=attn.scale)
+    out = out.transpose(1, 2).reshape(q.shape[0], q.shape[2], heads * head_dim)
+    return out.reshape(seqs, frames, -1), probs
+
+
+def commutes_with_sampling(attn: Attention) -> bool:
+    """Whether projecting before Alg. 1 and applying ``to_out`` after Alg. 2 is exact.
+
+    q/k/v are linear without bias, so ``to_q(gather(h)) == gather(to_q(h))`` (zero tokens stay
+    zero); ``to_out`` is affine, so it commutes with the count-normalised mean on covered
+    cells (its bias is then masked to keep uncovered cells 0). Dropout breaks the identity;
+    layers other than plain ``nn.Linear`` (LoRA, quantised) take the direct path, since the
+    fast one reads their ``weight`` and ``bias`` only.
+    """
+    layers = [getattr(attn, n) for n in ("to_q", "to_k", "to_v")] + [attn.to_out[0]]
+    plain = all(type(layer) is torch.nn.Linear for layer in layers)
+    no_bias = plain and all(layer.bias is None for layer in layers[:3])
+    dropout = attn.to_out[1]
+    inert = not isinstance(dropout, torch.nn.Dropout) or dropout.p == 0 or not dropout.training
+    return no_bias and inert
+
+
+def attend_along_trajectories(
+    attn: Attention,
+    hidden: torch.Tensor,
+    index: TrajectoryIndex,
+    key_mask: torch.Tensor | None = None,
+    mixed_pairs: bool = False,
+    want_probs: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    r"""Alg. 1, attention of ``attn`` along the trajectories, Alg. 2, on ``(B * h * w, F, C)``.
+
+    Returns ``(back (B * h * w, F, C), covered (h * w, F), probs)``. Equal (to rounding) to
+    ``scatter_back(attend(attn, gather_tokens(hidden, index)))``, which is the path taken when
+    :func:`commutes_with_sampling` is false. Otherwise the projections run on the ``h * w``
+    grid cells rather than on the ``N = 2 h w`` sampled tokens, halving their cost: q/k/v in
+    one matmul before one gather, ``to_out`` after the scatter.
+    """
+    mixed_length = None
+    if mixed_pairs:  # the official view(B*h*w, -1, ...): N F / (h w) tokens per sequence
+        batch = hidden.shape[0] // (index.latent_size[0] * index.latent_size[1])
+        mixed_length = official_sequence_length(
+            batch * index.num_trajectories, hidden.shape[1], hidden.shape[0]
+        )
+    if not commutes_with_sampling(attn):
+        out, probs = attend(
+            attn, gather_tokens(hidden, index), key_mask, mixed_pairs, want_probs, mixed_length
+        )
+        back, covered = scatter_back(out, index)
+        return back, covered, probs
+    weight = torch.cat([attn.to_q.weight, attn.to_k.weight, attn.to_v.weight])
+    qkv = gather_tokens(F.linear(hidden, weight), index)
+    q, k, v = qkv.split(
+        [attn.to_q.out_features, attn.to_k.out_features, attn.to_v.out_features], -1
+    )
+    out, probs = attend_projected(
+        attn, q, k, v, key_mask, mixed_pairs, want_probs, mixed_length
+    )
+    mean, covered = scatter_back(out, index)
+    proj = attn.to_out[0]
+    back = F.linear(mean, proj.weight)
+    if proj.bias is not None:
+        batch = hidden.shape[0] // covered.shape[0]
+        back = back.add_(proj.bias).mul_(covered.repeat(batch, 1)[..., None].to(back.dtype))
+    if attn.rescale_output_factor != 1:
+        back = back / attn.rescale_output_factor
+    return back, covered, probs
