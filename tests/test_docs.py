@@ -121,3 +121,46 @@ def test_relative_links_and_named_files_exist(doc):
         if "*" in name or "<" in name or "{" in name or name in WRITTEN_BY_THE_READER:
             continue
         assert (ROOT / name).exists(), f"{doc}: names {name}, which does not exist"
+
+
+def _architecture_rows() -> list[list[str]]:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    section = text.split("## Stage -> file to open")[1].split("\n## ")[0]
+    return [[cell.strip() for cell in line.strip("|").split("|")]
+            for line in section.splitlines() if line.startswith("| ") and "---" not in line][1:]
+
+
+def test_the_stage_table_names_every_rule_and_real_files():
+    import subprocess
+    import sys
+
+    rules_text = "".join(p.read_text() for p in [ROOT / "Snakefile",
+                                                  *sorted((ROOT / "rules").glob("*.smk"))])
+    workflow_rules = set(re.findall(r"^rule (\w+):", rules_text, flags=re.M)) - {"all"}
+    rows = _architecture_rows()
+    named = {r for row in rows for r in re.findall(r"`(\w+)`", row[0])}
+    assert named == workflow_rules
+    help_text = subprocess.run([sys.executable, "-m", "benchmark.cli", "--help"],
+                               capture_output=True, text=True, cwd=ROOT).stdout
+    for rule_cell, cli, module in rows:
+        sub = re.fullmatch(r"`trajbench ([\w-]+)`", cli)
+        if sub:
+            assert sub[1] in help_text, cli
+            for rule in re.findall(r"`(\w+)`", rule_cell):  # the rule really calls it
+                body = rules_text.split(f"rule {rule}:")[1].split("\nrule ")[0]
+                assert f"{{TRAJBENCH}} {sub[1]} " in body, (rule, cli)
+        else:
+            dotted = re.fullmatch(r"`python -m ([\w.]+)`", cli)[1]
+            assert (ROOT / (dotted.replace(".", "/") + ".py")).exists(), cli
+        for name in re.findall(r"`([\w/.-]+(?:\.py|/))`", module):
+            where = ROOT / name if name.split("/")[0] in ("methods", "trajattn", "configs") \
+                else ROOT / "benchmark" / name
+            assert where.exists(), f"architecture.md names {name}: no {where}"
+
+
+def test_the_trajattn_api_in_the_docs_imports():
+    text = (ROOT / "docs" / "trajattn.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S)]
+    imports = "\n".join(line for line in block.splitlines() if line.startswith("from "))
+    assert imports.count("\n") >= 2
+    exec(compile(imports, "docs/trajattn.md", "exec"), {})
