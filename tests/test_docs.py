@@ -164,3 +164,20 @@ def test_the_trajattn_api_in_the_docs_imports():
     imports = "\n".join(line for line in block.splitlines() if line.startswith("from "))
     assert imports.count("\n") >= 2
     exec(compile(imports, "docs/trajattn.md", "exec"), {})
+
+
+@pytest.mark.parametrize("section, module, config", [
+    ("## Training the SVD branch", "trajattn.train", "TrainConfig"),
+    ("### Training", "trajattn.wan.train", "WanTrainConfig"),
+])
+def test_the_training_flags_in_the_docs_exist(section, module, config):
+    import dataclasses
+    import importlib
+
+    text = (ROOT / "docs" / "trajattn.md").read_text()
+    part = text.split(f"\n{section}\n")[1].split("\n#")[0]
+    flags = set(re.findall(r"(?<![\w-])--([a-z][a-z-]+)", part))
+    assert flags, section
+    cls = getattr(importlib.import_module(module), config)
+    known = {f.name.replace("_", "-") for f in dataclasses.fields(cls)} | {"no-resume"}
+    assert flags <= known, flags - known
