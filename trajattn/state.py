@@ -92,6 +92,10 @@ class TrajectoryState:
         )
 
 
+def _attn1(block: torch.nn.Module) -> torch.nn.Module:
+    return block.attn1
+
+
 def get_state(model: torch.nn.Module, attr: str) -> Any:
     """The state stored on ``model`` under ``attr``; RuntimeError if none is."""
     state = getattr(model, attr, None)
@@ -117,33 +121,42 @@ def install(
     blocks: dict[str, torch.nn.Module],
     make_branch: Callable[[torch.nn.Module, bool], torch.nn.Module],
     make_processor: Callable[[str, Any, torch.nn.Module | None], Any],
+    self_attention: Callable[[torch.nn.Module], torch.nn.Module] = _attn1,
 ) -> list[str]:
-    """Give every block's ``attn1`` a trajectory processor (and a branch for addon/inherit).
+    """Give every block's self-attention a trajectory processor (and a branch for addon and
+    inherit).
 
-    ``make_branch(attn1, copy_weights)`` builds a branch; ``make_processor(name, base,
-    branch)`` the processor wrapping ``attn1``'s original one. Stores ``state`` on the model.
+    ``make_branch(attn, copy_weights)`` builds a branch; ``make_processor(name, base,
+    branch)`` the processor wrapping the attention's original one; ``self_attention(block)``
+    is the attention (``attn1`` in SVD and Wan). Stores ``state`` on the model.
     """
     if getattr(model, attr, None) is not None:
         raise RuntimeError("trajectory attention is already applied; remove it first")
     config = state.config
     for name, block in blocks.items():
+        attn = self_attention(block)
         branch = None
         if config.has_branch:
-            branch = make_branch(block.attn1, config.variant == "inherit")
+            branch = make_branch(attn, config.variant == "inherit")
             block.add_module(BRANCH_NAME, branch)
-        processor = make_processor(name, block.attn1.processor, branch)
-        block.attn1.processor = processor
+        processor = make_processor(name, attn.processor, branch)
+        attn.processor = processor
         state.processors[name] = processor
     setattr(model, attr, state)
     return list(blocks)
 
 
-def uninstall(model: torch.nn.Module, attr: str, blocks: dict[str, torch.nn.Module]) -> None:
+def uninstall(
+    model: torch.nn.Module,
+    attr: str,
+    blocks: dict[str, torch.nn.Module],
+    self_attention: Callable[[torch.nn.Module], torch.nn.Module] = _attn1,
+) -> None:
     """Undo :func:`install`: original processors back, branches and hooks removed."""
     state = get_state(model, attr)
     for name, proc in state.processors.items():
         block = blocks[name]
-        block.attn1.processor = proc.base
+        self_attention(block).processor = proc.base
         if BRANCH_NAME in block._modules:
             del block._modules[BRANCH_NAME]
     for handle in state.hooks:
@@ -152,7 +165,9 @@ def uninstall(model: torch.nn.Module, attr: str, blocks: dict[str, torch.nn.Modu
 
 
 def variant_parameters(
-    blocks: dict[str, torch.nn.Module], variant: str
+    blocks: dict[str, torch.nn.Module],
+    variant: str,
+    self_attention: Callable[[torch.nn.Module], torch.nn.Module] = _attn1,
 ) -> dict[str, torch.nn.Parameter]:
     r"""The parameters a variant trains, by model path: none (vanilla), every block's ``attn1``
     (tuning), every ``traj_attn`` branch (addon, inherit)."""
@@ -161,7 +176,7 @@ def variant_parameters(
     params: dict[str, torch.nn.Parameter] = {}
     for name, block in blocks.items():
         if variant == "tuning":
-            module, prefix = block.attn1, f"{name}.attn1"
+            module, prefix = self_attention(block), f"{name}.attn1"
         elif variant in ("addon", "inherit"):
             module, prefix = getattr(block, BRANCH_NAME, None), f"{name}.{BRANCH_NAME}"
             if module is None:

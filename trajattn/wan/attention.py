@@ -39,21 +39,46 @@ spec and, if its RoPE differs, its own :func:`temporal_rope`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from diffusers.models.transformers.transformer_wan import (
     WanAttention,
     WanAttnProcessor,
     WanTransformerBlock,
 )
 
-from trajattn.attention import BRANCH_NAME, VARIANTS, TrajectoryAttentionConfig
-from trajattn.sampling import TrajectoryIndex, build_trajectory_index, gather_tokens, scatter_back
+from trajattn.config import TrajectoryAttentionConfig
+from trajattn.state import (
+    TrajectoryState,
+    freeze_except,
+    get_state,
+    install,
+    scoped,
+    uninstall,
+    variant_parameters,
+)
+from trajattn.wan.branch import attend_along_trajectories, temporal_rope, trajectory_attention
 from trajattn.wan.frames import latent_frame_tracks
+
+__all__ = [
+    "WanSpec",
+    "WanTrajectoryAttnProcessor",
+    "apply_trajectory_attention",
+    "attend_along_trajectories",
+    "clear_trajectories",
+    "freeze_except_trainable",
+    "get_config",
+    "is_applied",
+    "named_trainable_parameters",
+    "remove_trajectory_attention",
+    "set_trajectories",
+    "temporal_rope",
+    "trainable_parameters",
+    "trajectories",
+    "trajectory_attention",
+]
 
 _STATE_ATTR = "_trajattn_wan_state"
 
@@ -100,122 +125,14 @@ class WanSpec:
 
 
 @dataclass
-class _State:
-    config: TrajectoryAttentionConfig
-    spec: WanSpec
-    processors: dict[str, WanTrajectoryAttnProcessor]
-    hooks: list = field(default_factory=list)
-    tracks: torch.Tensor | None = None  # (T, L, 2) latent-frame tracks
-    visible: torch.Tensor | None = None
-    image_size: tuple[int, int] | None = None
-    generator: torch.Generator | None = None
+class _State(TrajectoryState):
+    """The shared state plus the model's spec and its current token grid ``(T, h, w)``.
+
+    ``tracks``/``visible`` are latent-frame tracks (:mod:`trajattn.wan.frames`).
+    """
+
+    spec: WanSpec = field(default_factory=WanSpec)
     grid: tuple[int, int, int] | None = None
-    on_device: dict = field(default_factory=dict)
-
-    def device_tracks(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        key = str(device)
-        if key not in self.on_device:
-            self.on_device[key] = (self.tracks.to(device), self.visible.to(device))
-        return self.on_device[key]
-
-
-def temporal_rope(
-    rotary_emb: tuple[torch.Tensor, torch.Tensor], grid: tuple[int, int, int]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""The temporal-axis-only RoPE of each latent frame from Wan's 3-D RoPE.
-
-    Wan's ``rotary_emb`` is ``(cos, sin)``, each ``(1, T * h * w, 1, D)``: per token, the
-    rotation angles of its frame index (first ``t_dim`` channels), row and column. The token at
-    cell ``(0, 0)`` of frame ``t`` has row = column = 0, i.e. the identity rotation on the
-    spatial channels, so its entry is exactly "rotate by the frame index only".
-
-    Returns:
-        ``(cos, sin)``, each ``(1, T, 1, D)``.
-    """
-    frames, h, w = grid
-    cos, sin = rotary_emb
-    if cos.shape[1] != frames * h * w:
-        raise ValueError(f"rotary embedding has {cos.shape[1]} tokens, grid {grid}")
-    pick = torch.arange(frames, device=cos.device) * (h * w)
-    return cos[:, pick], sin[:, pick]
-
-
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Wan's RoPE convention: channel pairs (2i, 2i + 1) rotated by the angle of pair i
-    (``cos``/``sin`` repeat each angle twice). Written out because diffusers keeps it inside
-    ``WanAttnProcessor.__call__``."""
-    x1, x2 = x.unflatten(-1, (-1, 2)).unbind(-1)
-    cos, sin = cos[..., 0::2], sin[..., 1::2]
-    out = torch.empty_like(x)
-    out[..., 0::2] = x1 * cos - x2 * sin
-    out[..., 1::2] = x1 * sin + x2 * cos
-    return out.type_as(x)
-
-
-def attend_along_trajectories(
-    module: WanAttention,
-    tokens: torch.Tensor,
-    rope: tuple[torch.Tensor, torch.Tensor] | None,
-    key_mask: torch.Tensor | None = None,
-) -> torch.Tensor:
-    r"""Self-attention of ``module`` over the frame axis of ``tokens (S, T, C)``.
-
-    q/k/v projections, RMSNorm on q and k, ``rope`` (``(1, T, 1, D)`` each, or None), scaled
-    dot-product attention (``key_mask (S, T)``: False keys are masked; a row with no valid key
-    attends to all), output projection. Returns ``(S, T, C)`` in the dtype of ``tokens``; the
-    maths runs in the module's dtype (a float32 branch may train inside a bfloat16 model).
-    """
-    in_dtype = tokens.dtype
-    tokens = tokens.to(module.to_q.weight.dtype)
-    q = module.norm_q(module.to_q(tokens)).unflatten(2, (module.heads, -1))
-    k = module.norm_k(module.to_k(tokens)).unflatten(2, (module.heads, -1))
-    v = module.to_v(tokens).unflatten(2, (module.heads, -1))
-    if rope is not None:
-        q, k = _rotate(q, *rope), _rotate(k, *rope)
-    mask = None
-    if key_mask is not None:
-        key_mask = key_mask | ~key_mask.any(-1, keepdim=True)
-        mask = key_mask[:, None, None, :]
-    out = F.scaled_dot_product_attention(
-        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask
-    )
-    out = out.transpose(1, 2).flatten(2, 3).type_as(q)
-    return module.to_out[1](module.to_out[0](out)).to(in_dtype)
-
-
-def trajectory_attention(
-    module: WanAttention,
-    hidden_states: torch.Tensor,
-    rotary_emb: tuple[torch.Tensor, torch.Tensor] | None,
-    index: TrajectoryIndex,
-    grid: tuple[int, int, int],
-    mask_invalid_keys: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Gather (Alg. 1), attend along trajectories, scatter back (Alg. 2) on a DiT token grid.
-
-    Args:
-        module: the attention whose weights attend (branch, or ``attn1``).
-        hidden_states: ``(B, T * h * w, C)`` in token order ``t, y, x``.
-        rotary_emb: Wan's 3-D RoPE ``(cos, sin)``; only its temporal axis is used.
-        index: trajectories on the ``(h, w)`` grid over ``T`` latent frames.
-        grid: ``(T, h, w)``.
-
-    Returns:
-        ``(out (B, T * h * w, C), covered (T * h * w,) bool)``: the count-normalised
-        trajectory attention output (0 where no valid point lands) and where some point lands.
-    """
-    frames, h, w = grid
-    batch, tokens, channels = hidden_states.shape
-    if tokens != frames * h * w:
-        raise ValueError(f"{tokens} tokens do not fit the grid {grid}")
-    cells = hidden_states.reshape(batch, frames, h * w, channels).transpose(1, 2)
-    sampled = gather_tokens(cells.reshape(batch * h * w, frames, channels), index)
-    rope = temporal_rope(rotary_emb, grid) if rotary_emb is not None else None
-    key_mask = index.key_mask(batch) if mask_invalid_keys else None
-    out = attend_along_trajectories(module, sampled, rope, key_mask)
-    back, covered = scatter_back(out, index)  # (B * h * w, T, C), (h * w, T)
-    back = back.reshape(batch, h * w, frames, -1).transpose(1, 2).reshape(batch, tokens, -1)
-    return back, covered.transpose(0, 1).reshape(-1)
 
 
 class WanTrajectoryAttnProcessor:
@@ -256,25 +173,12 @@ class WanTrajectoryAttnProcessor:
                 f"the latents {frames}"
             )
         config = state.config
-        count = None
-        if config.num_trajectories_factor is not None:
-            count = int(config.num_trajectories_factor * h * w)
-        tracks, visible = state.device_tracks(hidden_states.device)
-        index = build_trajectory_index(
-            tracks, visible, state.image_size, (h, w), config.mode, count, state.generator
-        )
+        index = state.index((h, w), hidden_states.device)
         module = self.branch if self.branch is not None else attn
         back, _ = trajectory_attention(
             module, hidden_states, rotary_emb, index, state.grid, config.mask_invalid_keys
         )
         return out + back.to(out.dtype)
-
-
-def _state(model: torch.nn.Module) -> _State:
-    state = getattr(model, _STATE_ATTR, None)
-    if state is None:
-        raise RuntimeError("trajectory attention is not applied to this model")
-    return state
 
 
 def apply_trajectory_attention(
@@ -296,43 +200,34 @@ def apply_trajectory_attention(
     blocks = spec.blocks(model)
     if not blocks:
         raise ValueError(f"the model has no {spec.block_type.__name__}")
-    state = _State(config=config, spec=spec, processors={})
-    for name, block in blocks.items():
-        attn = spec.self_attention(block)
-        branch = None
-        if config.has_branch:
-            branch = spec.make_branch(attn, copy_weights=config.variant == "inherit")
-            block.add_module(BRANCH_NAME, branch)
-        processor = WanTrajectoryAttnProcessor(name, state, attn.processor, branch)
-        attn.processor = processor
-        state.processors[name] = processor
+    state = _State(config=config, spec=spec)
+    names = install(
+        model,
+        _STATE_ATTR,
+        state,
+        blocks,
+        spec.make_branch,
+        lambda name, base, branch: WanTrajectoryAttnProcessor(name, state, base, branch),
+        spec.self_attention,
+    )
 
     def read_grid(module, args, kwargs):
         hidden = args[0] if args else kwargs["hidden_states"]
         state.grid = spec.grid(module, hidden)
 
     state.hooks.append(model.register_forward_pre_hook(read_grid, with_kwargs=True))
-    setattr(model, _STATE_ATTR, state)
-    return list(blocks)
+    return names
 
 
 def remove_trajectory_attention(model: torch.nn.Module) -> None:
     """Undo :func:`apply_trajectory_attention`: original processors back, branches removed."""
-    state = _state(model)
-    blocks = state.spec.blocks(model)
-    for name, proc in state.processors.items():
-        block = blocks[name]
-        state.spec.self_attention(block).processor = proc.base
-        if BRANCH_NAME in block._modules:
-            del block._modules[BRANCH_NAME]
-    for handle in state.hooks:
-        handle.remove()
-    delattr(model, _STATE_ATTR)
+    spec = get_state(model, _STATE_ATTR).spec
+    uninstall(model, _STATE_ATTR, spec.blocks(model), spec.self_attention)
 
 
 def get_config(model: torch.nn.Module) -> TrajectoryAttentionConfig:
     """The config trajectory attention was applied with."""
-    return _state(model).config
+    return get_state(model, _STATE_ATTR).config
 
 
 def is_applied(model: torch.nn.Module | None) -> bool:
@@ -356,36 +251,27 @@ def set_trajectories(
         image_size: (H, W) of the frames the tracks live in.
         temporal_compression: the VAE's (Wan: 4; 1 = tracks already per latent frame).
     """
-    state = _state(model)
-    latent_tracks, latent_visible = latent_frame_tracks(tracks, visible, temporal_compression)
-    state.tracks = latent_tracks
-    state.visible = latent_visible
-    state.image_size = (int(image_size[0]), int(image_size[1]))
-    state.generator = torch.Generator().manual_seed(state.config.seed)
-    state.on_device = {}
+    state = get_state(model, _STATE_ATTR)
+    state.set(*latent_frame_tracks(tracks, visible, temporal_compression), image_size)
 
 
 def clear_trajectories(model: torch.nn.Module) -> None:
     """Back to plain 3-D attention (the branch is skipped)."""
-    state = _state(model)
-    state.tracks = state.visible = state.image_size = state.generator = None
-    state.on_device = {}
+    get_state(model, _STATE_ATTR).clear()
 
 
-@contextlib.contextmanager
 def trajectories(
     model: torch.nn.Module,
     tracks: torch.Tensor | np.ndarray,
     visible: torch.Tensor | np.ndarray,
     image_size: tuple[int, int],
     temporal_compression: int = 4,
-) -> Iterator[None]:
+) -> contextlib.AbstractContextManager[None]:
     """Context manager around :func:`set_trajectories` / :func:`clear_trajectories`."""
-    set_trajectories(model, tracks, visible, image_size, temporal_compression)
-    try:
-        yield
-    finally:
-        clear_trajectories(model)
+    return scoped(
+        lambda: set_trajectories(model, tracks, visible, image_size, temporal_compression),
+        lambda: clear_trajectories(model),
+    )
 
 
 def named_trainable_parameters(
@@ -394,22 +280,10 @@ def named_trainable_parameters(
     r"""The parameters a variant trains, by name: none (vanilla), every block's ``attn1``
     (tuning), every ``traj_attn`` branch (addon, inherit). ``variant`` defaults to the applied
     one."""
-    state = _state(model)
-    variant = variant or state.config.variant
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    params: dict[str, torch.nn.Parameter] = {}
-    for name, block in state.spec.blocks(model).items():
-        if variant == "tuning":
-            module, prefix = state.spec.self_attention(block), f"{name}.attn1"
-        elif variant in ("addon", "inherit"):
-            module, prefix = getattr(block, BRANCH_NAME, None), f"{name}.{BRANCH_NAME}"
-            if module is None:
-                raise RuntimeError(f"{name} has no {BRANCH_NAME} branch")
-        else:
-            continue
-        params.update({f"{prefix}.{key}": p for key, p in module.named_parameters()})
-    return params
+    state = get_state(model, _STATE_ATTR)
+    return variant_parameters(
+        state.spec.blocks(model), variant or state.config.variant, state.spec.self_attention
+    )
 
 
 def trainable_parameters(
@@ -423,8 +297,4 @@ def freeze_except_trainable(
     model: torch.nn.Module, variant: str | None = None
 ) -> list[torch.nn.Parameter]:
     """Set ``requires_grad`` on exactly :func:`trainable_parameters` and return them."""
-    params = trainable_parameters(model, variant)
-    model.requires_grad_(False)
-    for p in params:
-        p.requires_grad_(True)
-    return params
+    return freeze_except(model, trainable_parameters(model, variant))

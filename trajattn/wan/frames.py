@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from trajattn.state import as_track_tensors
+
 
 def num_latent_frames(num_pixel_frames: int, ratio: int = 4) -> int:
     """Latent frames of ``num_pixel_frames`` (which must be ``ratio * k + 1``)."""
@@ -57,13 +59,6 @@ def latent_frame_tracks(
     Returns:
         ``(tracks (T, L, 2) float32, visible (T, L) bool)`` at the representative frames.
     """
-    tracks = torch.as_tensor(np.asarray(tracks) if not torch.is_tensor(tracks) else tracks)
-    visible = torch.as_tensor(np.asarray(visible) if not torch.is_tensor(visible) else visible)
-    if tracks.ndim != 3 or tracks.shape[-1] != 2:
-        raise ValueError(f"tracks must have shape (F, L, 2), got {tuple(tracks.shape)}")
-    if tuple(visible.shape) != tuple(tracks.shape[:2]):
-        raise ValueError(
-            f"visible must have shape {tuple(tracks.shape[:2])}, got {tuple(visible.shape)}"
-        )
+    tracks, visible = as_track_tensors(tracks, visible)
     keep = torch.from_numpy(representative_frames(int(tracks.shape[0]), ratio)).to(tracks.device)
     return tracks[keep].to(torch.float32), visible[keep].to(torch.bool)
