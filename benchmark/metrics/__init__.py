@@ -15,6 +15,11 @@ Three families:
    farthest camera). No library provides these, so they are written here by hand.
 3. :func:`frame_fidelity` / :func:`masked_psnr`: PSNR and SSIM against a ground-truth render
    (synthetic scenes), with torchmetrics.
+
+Modules: ``poses`` (1), ``cami2v`` (2), ``fidelity`` (3), ``checks`` (their shared pose checks),
+``tracks`` (point-track scores), ``fid`` / ``inception`` (FID math and feature extractors,
+imported on their own: they load torch lazily) and ``specs`` (the one registry of metric
+labels, units, decimals and directions that aggregation, tables and plots read).
 """
 
 from __future__ import annotations
