@@ -1,8 +1,9 @@
 """``trajbench`` command line: one subcommand per stage, each a thin shell over a function
 that Python code (and the Snakefile's rules) can call the same way.
 
-Each command imports its stage inside its function: the stages load pycolmap, matplotlib,
-pandas or torch, and ``trajbench methods`` should not wait for all of them. ``train`` and
+Most commands import their stage inside their function (each such import says what it loads):
+the stages load pycolmap, matplotlib, pandas or torch, and ``trajbench methods`` should not wait
+for all of them. ``train`` and
 ``attention`` hand their arguments on to the trainer's and the attention figure's own command
 lines (``trajbench train --help``, ``trajbench attention --help``).
 """
@@ -15,6 +16,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmark.cameras import CameraFileError, save_camera_path, save_unavailable_camera
+from benchmark.config.suites import load_suite
+from benchmark.io import atomic_write_text
+from benchmark.sources.scenes import load_scene_view, make_scene_camera, prepare_synthetic_scene
+from benchmark.stages.weights import fetch_weights
 from methods import REGISTRY, UnknownMethodError, get_method_class, preset_file
 
 
@@ -38,7 +44,7 @@ def _cmd_methods(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_method(args: argparse.Namespace) -> int:
-    from benchmark.stages.conformance import check_method
+    from benchmark.stages.conformance import check_method  # lazy: runs adapters
 
     checks = check_method(args.name, args.suite, num_frames=args.num_frames)
     for check in checks:
@@ -47,12 +53,10 @@ def _cmd_check_method(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare_scene(args: argparse.Namespace) -> int:
-    from benchmark.config.suites import load_suite
-    from benchmark.sources.scenes import prepare_synthetic_scene
 
     suite = load_suite(args.suite)
     if not suite.is_synthetic:
-        from benchmark.sources.real_images import prepare_image_scene
+        from benchmark.sources.real_images import prepare_image_scene  # lazy: depth model
 
         prepare_image_scene(suite, args.scene, args.out)
     else:
@@ -61,19 +65,17 @@ def _cmd_prepare_scene(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch_image(args: argparse.Namespace) -> int:
-    from benchmark.sources.real_images import fetch_image
+    from benchmark.sources.real_images import fetch_image  # lazy: depth model
 
     fetch_image(args.url, args.sha256, args.out)
     return 0
 
 
 def _cmd_make_camera(args: argparse.Namespace) -> int:
-    from benchmark.cameras import CameraFileError, save_camera_path, save_unavailable_camera
-    from benchmark.sources.scenes import load_scene_view, make_scene_camera
 
     scene = load_scene_view(args.scene_dir)
     if args.video_dir is not None:
-        from benchmark.sources.videos import compose_camera, load_video
+        from benchmark.sources.videos import compose_camera, load_video  # lazy: trajattn
 
         try:
             video = load_video(args.video_dir)
@@ -89,24 +91,22 @@ def _cmd_make_camera(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare_video(args: argparse.Namespace) -> int:
-    from benchmark.config.suites import load_suite
-    from benchmark.sources.scenes import load_scene_view
 
     suite = load_suite(args.suite)
     if suite.is_synthetic:
-        from benchmark.sources.videos import prepare_synthetic_video
+        from benchmark.sources.videos import prepare_synthetic_video  # lazy: renderer (torch)
 
         scene = load_scene_view(args.scene_dir)
         prepare_synthetic_video(suite, scene, args.scene, args.frames, args.out)
     else:
-        from benchmark.sources.real_videos import prepare_real_video
+        from benchmark.sources.real_videos import prepare_real_video  # lazy: depth model, video I/O
 
         prepare_real_video(suite, args.scene_dir, args.scene, args.frames, args.out)
     return 0
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from benchmark.stages.generate import run_generation
+    from benchmark.stages.generate import run_generation  # lazy: adapters and their models
 
     meta = run_generation(
         args.method, args.scene_dir, args.camera_file, args.seed, args.out, args.video_dir,
@@ -117,7 +117,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_poses(args: argparse.Namespace) -> int:
-    from benchmark.sfm.poses import PoseRecoveryConfig, run_poses
+    from benchmark.sfm.poses import PoseRecoveryConfig, run_poses  # lazy: pycolmap
 
     conf = PoseRecoveryConfig(
         matcher=args.matcher, mapper=args.mapper, num_threads=args.threads, seed=args.seed
@@ -128,7 +128,7 @@ def _cmd_poses(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from benchmark.stages.score import score_run
+    from benchmark.stages.score import score_run  # lazy: evo, trackers
 
     out = score_run(args.run_dir, args.camera_file, args.reference_dir,
                     video_dir=args.video_dir, edit_dir=args.edit_dir)
@@ -137,15 +137,14 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 def _cmd_render_reference(args: argparse.Namespace) -> int:
-    from benchmark.stages.score import render_reference
+    from benchmark.stages.score import render_reference  # lazy: evo, trackers
 
     render_reference(args.scene_dir, args.camera_file, args.out, args.edit_dir)
     return 0
 
 
 def _cmd_prepare_edit(args: argparse.Namespace) -> int:
-    from benchmark.config.suites import load_suite
-    from benchmark.sources.editing import prepare_edit
+    from benchmark.sources.editing import prepare_edit  # lazy: the synthetic renderer
 
     suite = load_suite(args.suite)
     if not suite.is_editing:
@@ -155,10 +154,9 @@ def _cmd_prepare_edit(args: argparse.Namespace) -> int:
 
 
 def _cmd_fid(args: argparse.Namespace) -> int:
-    import pandas as pd
+    import pandas as pd  # lazy: heavy, one command uses it
 
-    from benchmark.io import atomic_write_text
-    from benchmark.stages.fid import suite_fid
+    from benchmark.stages.fid import suite_fid  # lazy: the Inception network (torch)
 
     rows = suite_fid(args.results, args.methods, reference=args.reference)
     columns = ["method", "num_frames", "fid", "kid", "num_gen", "num_ref", "num_runs",
@@ -170,7 +168,6 @@ def _cmd_fid(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch_weights(args: argparse.Namespace) -> int:
-    from benchmark.stages.weights import fetch_weights
 
     for line in fetch_weights(args.names):
         print(line)
@@ -178,14 +175,14 @@ def _cmd_fetch_weights(args: argparse.Namespace) -> int:
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
-    from benchmark.stages.previews import run_preview
+    from benchmark.stages.previews import run_preview  # lazy: video encoding
 
     print(run_preview(args.run_dir, args.reference_dir, args.scene_dir, args.out, args.fps))
     return 0
 
 
 def _cmd_aggregate(args: argparse.Namespace) -> int:
-    from benchmark.reporting.report import aggregate_suite
+    from benchmark.reporting.report import aggregate_suite  # lazy: pandas, matplotlib
 
     aggregate_suite(
         args.results, args.out, args.title or Path(args.results).name, args.metrics, args.table
@@ -195,13 +192,14 @@ def _cmd_aggregate(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     if args.backbone == "wan":
-        from trajattn.wan.train import main as train_main
+        from trajattn.wan.train import main as train_main  # lazy: torch, diffusers
     else:
-        from trajattn.train import main as train_main
+        from trajattn.train import main as train_main  # lazy: torch, diffusers
     return int(train_main(args.rest) or 0)
 
 
 def _cmd_attention(args: argparse.Namespace) -> int:
+    # lazy: matplotlib, and torch when the model runs
     from benchmark.stages.attention.cli import DESCRIPTION, add_arguments, run
 
     parser = argparse.ArgumentParser(prog="trajbench attention", description=DESCRIPTION)

@@ -52,11 +52,11 @@ class CameraCtrl(DiffusionMethod):
         # heavy optional dependencies (torch, diffusers): loaded only when a model is built
         from diffusers import StableVideoDiffusionPipeline
 
-        from methods.cameractrl_parts.checkpoint import load_cameractrl_checkpoint
-        from methods.cameractrl_parts.encoder import CameraPoseEncoder
-        from methods.cameractrl_parts.pipeline import CameraCtrlPipeline
-        from methods.cameractrl_parts.processors import attach_pose_processors
-        from trajattn.pipeline import MissingModelError, load_svd, resolve_weights_file
+        from methods.cameractrl_parts.checkpoint import load_cameractrl_checkpoint  # torch
+        from methods.cameractrl_parts.encoder import CameraPoseEncoder  # torch, diffusers
+        from methods.cameractrl_parts.pipeline import CameraCtrlPipeline  # torch, diffusers
+        from methods.cameractrl_parts.processors import attach_pose_processors  # torch, diffusers
+        from trajattn.pipeline import MissingModelError, load_svd, resolve_weights_file  # torch
 
         conf = self.conf
         spec = str(conf["checkpoint"])
@@ -93,7 +93,7 @@ class CameraCtrl(DiffusionMethod):
         # heavy optional dependencies (torch; camera_formats imports trajattn): loaded per call
         import torch
 
-        from methods.camera_formats import plucker_embedding
+        from methods.camera_formats import plucker_embedding  # imports trajattn (torch)
 
         conf = self.conf
         width, height = int(conf["width"]), int(conf["height"])

@@ -79,7 +79,7 @@ class NVSSolver(DiffusionMethod):
         # heavy optional dependencies (torch, diffusers): loaded only when a model is built
         from diffusers import EulerDiscreteScheduler, StableVideoDiffusionPipeline
 
-        from trajattn.tiny import (
+        from trajattn.tiny import (  # torch
             SVD_SCHEDULER,
             tiny_feature_extractor,
             tiny_image_encoder,
@@ -99,7 +99,7 @@ class NVSSolver(DiffusionMethod):
         """SVD-XT from ``base_model`` (``svd_variant`` when set)."""
         from diffusers import StableVideoDiffusionPipeline  # heavy: as above
 
-        from trajattn.pipeline import load_svd
+        from trajattn.pipeline import load_svd  # torch
 
         kwargs: dict[str, Any] = {"torch_dtype": dtype}
         if self.conf["svd_variant"]:
@@ -114,8 +114,8 @@ class NVSSolver(DiffusionMethod):
         # heavy optional dependencies (torch, trajattn's diffusers code): loaded per call
         import torch
 
-        from trajattn.nvs_guidance import NVSGuidanceConfig, nvs_guidance
-        from trajattn.pipeline import to_uint8_frames
+        from trajattn.nvs_guidance import NVSGuidanceConfig, nvs_guidance  # torch
+        from trajattn.pipeline import to_uint8_frames  # torch
 
         conf = self.conf
         width, height = int(conf["width"]), int(conf["height"])

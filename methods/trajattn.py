@@ -174,8 +174,8 @@ class TrajectoryAttentionMethod(DiffusionMethod):
         pipeline's ``tracks``/``visible`` and what meta.json records about them."""
         # torch (trajattn's tracking and trajectory code): loaded per video request
         from trajattn.flow_tracks import grid_points
-        from trajattn.tracking import TrackerUnavailable, make_tracker
-        from trajattn.video_trajectories import combine_with_camera
+        from trajattn.tracking import TrackerUnavailable, make_tracker  # torch
+        from trajattn.video_trajectories import combine_with_camera  # torch
 
         conf = self.conf
         frames, depths, K, crop = fit_video(

@@ -103,7 +103,7 @@ class WanTrajectoryAttentionMethod(DiffusionMethod):
         without weights (an untrained inherit branch is plain Wan)."""
         import torch  # heavy optional dependencies: only when a model is built
 
-        from trajattn.wan.pipeline import WanTrajectoryPipeline
+        from trajattn.wan.pipeline import WanTrajectoryPipeline  # torch
 
         conf = self.conf
         config = self._attention_config()
@@ -157,7 +157,7 @@ class WanTrajectoryAttentionMethod(DiffusionMethod):
         # heavy optional dependencies (torch, trajattn): loaded per call
         import torch
 
-        from trajattn.trajectories import trajectories_from_depth
+        from trajattn.trajectories import trajectories_from_depth  # torch
 
         conf = self.conf
         width, height = int(conf["width"]), int(conf["height"])
