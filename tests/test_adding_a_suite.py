@@ -141,3 +141,26 @@ def test_a_camera_name_typo_fails_as_the_guide_shows(tmp_path):
     assert str(bad) in str(caught.value)  # names the file
     workflow = (ROOT / "rules" / "common.smk").read_text()
     assert "load_suite(" in workflow
+
+
+def test_the_guides_camera_grammar_is_the_codes():
+    from benchmark.cameras.paths import MOTIONS, parse_camera_name
+
+    section = GUIDE.read_text().split("**Camera names**")[1].split("\n\n")[0]
+    listed = {"static"} | {f"{motion}_{direction}"
+                           for motion, directions in re.findall(r"`([a-z]+)_([a-z|]+)`", section)
+                           for direction in directions.split("|")}
+    assert listed == set(MOTIONS)
+    assert "`static` takes no magnitude" in section
+    # The units as the guide gives them: rotations in deg, translations in pct, never swapped.
+    for motion, unit in [("pan_left", "deg"), ("tilt_up", "deg"), ("roll_cw", "deg"),
+                         ("orbit_up", "deg"), ("dolly_in", "pct"), ("truck_left", "pct"),
+                         ("pedestal_up", "pct")]:
+        parse_camera_name(f"{motion}_15{unit}")
+        with pytest.raises(ValueError):
+            parse_camera_name(f"{motion}_15{'pct' if unit == 'deg' else 'deg'}")
+    for name in ("orbit_left_10deg+dolly_in_15pct", "dolly_in_12p5pct"):
+        parse_camera_name(name)  # the guide's examples of composition and magnitudes
+    for name in ("pan_left_15.0deg", "pan_left_015deg", "dolly_in_12p50pct"):
+        with pytest.raises(ValueError):
+            parse_camera_name(name)  # canonical magnitudes only
