@@ -183,3 +183,10 @@ def test_the_training_flags_in_the_docs_exist(section, module, config):
     known = {f.name.replace("_", "-") for f in dataclasses.fields(cls)} | {"no-resume"}
     known.add("backbone")  # trajbench train's own flag (svd | wan)
     assert flags <= known, flags - known
+
+
+def test_the_architecture_lists_every_bench_script():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    listed = set(re.findall(r"^\| `(bench/\w+\.py)` \|", text, flags=re.M))
+    scripts = {f"bench/{p.name}" for p in (ROOT / "bench").glob("*.py") if p.name != "__init__.py"}
+    assert listed == scripts
