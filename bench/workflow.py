@@ -1,6 +1,6 @@
 """Wall time of a finished workflow run by rule, from Snakemake's ``benchmark:`` files.
 
-Every job rule in the Snakefile writes a benchmark file under ``<results>/<suite>/benchmarks/
+Every job rule (rules/*.smk) writes a benchmark file under ``<results>/<suite>/benchmarks/
 <rule>/...tsv`` (Snakemake's format: ``s`` wall seconds, ``cpu_time`` seconds, ``max_rss`` MB
 among others). Run::
 
