@@ -11,7 +11,10 @@ Layers, lowest first (a module may import its own layer and any below it, never 
 ``trajattn`` (imports nothing from the harness) < ``benchmark.io`` < ``benchmark.cameras`` <
 ``benchmark.config`` < {``benchmark.metrics``, ``benchmark.sfm``} < ``benchmark.sources`` <
 ``methods`` (adapters: the harness up to sources) < ``benchmark.stages`` <
-``benchmark.reporting`` < ``benchmark.cli``.
+``benchmark.reporting`` < ``benchmark.cli``. A new package gets its rank in :data:`LAYERS`.
+
+A function-level project import is allowed only for a heavy dependency and says so in a comment
+on its line or the line above; everything else is imported at module level.
 """
 
 from __future__ import annotations
