@@ -183,7 +183,7 @@ def test_mixed_rules_map_once_with_each_rule_set(fake_colmap, tmp_path):
     script["default"] = _orbit()
     script["relaxed"] = _orbit(scale=2.0)
     result = _recover(paths, tmp_path, init_rules="mixed", num_trials=2)
-    assert calls == [("default", 0), ("relaxed", 0)]
+    assert calls == [("default", 0), ("relaxed", 1)]
     assert result.status == "ok" and not result.unstable and not result.dropped
     assert [t["init_rules"] for t in result.trials] == ["default", "relaxed"]
 
@@ -195,14 +195,14 @@ def test_mixed_rules_fall_back_to_the_relaxed_trial_when_the_defaults_find_no_mo
     script["default"] = None
     script["relaxed"] = _orbit()
     result = _recover(paths, tmp_path, init_rules="mixed", num_trials=2)
-    assert calls == [("default", 0), ("relaxed", 0)]
+    assert calls == [("default", 0), ("relaxed", 1)]
     assert result.status == "ok" and result.init_rules == "relaxed"
 
 
-def test_mixed_trial_plan_alternates_rules_and_advances_the_seed_per_pair():
+def test_mixed_trial_plan_alternates_rules_and_seeds():
     conf = PoseRecoveryConfig(init_rules="mixed", num_trials=4, seed=7)
-    assert poses_mod.trial_plan(conf, relaxed=False) == [(False, 7), (True, 7), (False, 8),
-                                                         (True, 8)]
+    assert poses_mod.trial_plan(conf, relaxed=False) == [(False, 7), (True, 8), (False, 9),
+                                                         (True, 10)]
     conf = PoseRecoveryConfig(init_rules="default", num_trials=3, seed=7)
     assert poses_mod.trial_plan(conf, relaxed=False) == [(False, 7), (False, 8), (False, 9)]
 
@@ -210,7 +210,7 @@ def test_mixed_trial_plan_alternates_rules_and_advances_the_seed_per_pair():
 def test_mixed_rules_without_any_model_are_a_recorded_failure(fake_colmap, tmp_path):
     calls, script, paths = fake_colmap
     result = _recover(paths, tmp_path, init_rules="mixed", num_trials=2)
-    assert calls == [("default", 0), ("relaxed", 0)]
+    assert calls == [("default", 0), ("relaxed", 1)]
     assert result.status == "failed" and "no model" in result.reason
 
 

@@ -34,13 +34,14 @@ from benchmark.sfm.trials import (
 log = logging.getLogger(__name__)
 
 def trial_plan(conf: PoseRecoveryConfig, relaxed: bool) -> list[tuple[bool, int]]:
-    """(relaxed rules?, seed) of each mapping trial, in order. ``mixed`` alternates COLMAP's
-    rules and the relaxed ones (seed, seed, seed+1, seed+1, ...): the two rule sets pick
-    different initial pairs, so a model that only one initialisation leads to shows up as a
-    disagreement, which same-rule trials with other seeds do not reveal."""
+    """(relaxed rules?, seed) of each mapping trial, in order; trial k has seed ``seed + k``.
+    ``mixed`` alternates COLMAP's rules and the relaxed ones: the trials then differ in both
+    the initial-pair rules and the seed, so a wrong model that one initialisation converges to
+    shows up as a disagreement (same-rule trials agree on it; two rule sets with one seed can
+    pick the same initial pair and build the same model)."""
     n = max(1, conf.num_trials)
     if conf.init_rules == "mixed":
-        return [(k % 2 == 1, conf.seed + k // 2) for k in range(n)]
+        return [(k % 2 == 1, conf.seed + k) for k in range(n)]
     return [(relaxed, conf.seed + k) for k in range(n)]
 
 
@@ -111,10 +112,12 @@ def recover_poses(
 ) -> RecoveredPoses:
     r"""Run COLMAP on ``image_paths`` (frame order) with fixed intrinsics ``K``.
 
-    Protocol (defaults; docs/protocol.md): SIFT and verified matches once; ``num_trials``
-    seeded incremental mappings with COLMAP's initial-pair rules, and only if none of them
-    registers enough plausible frames, the same trials with relaxed rules; the trial chosen
-    by :func:`benchmark.sfm.trials.select_trial` (no ground truth), its implausible frames
+    Protocol (defaults; docs/protocol.md): SIFT and verified matches once; the mapping
+    trials of :func:`trial_plan` (``mixed``: one with COLMAP's initial-pair rules, one with
+    relaxed rules, the fallback and cross-check of the first; other ``init_rules`` map with one
+    rule set and retry with relaxed rules only when too few plausible frames register); the
+    trial chosen by :func:`benchmark.sfm.trials.select_trial` (no ground truth), its implausible
+    frames
     set to None (``dropped`` says why). Without any model, rotation-dominant clips (pan, tilt,
     roll) get rotation-only poses from pairwise homographies (``kind="rotation_only"``).
 
@@ -221,7 +224,8 @@ def recover_poses(
     if selection.unstable:
         result.status = "failed"
         result.reason = (
-            f"unstable: the chosen mapping trial (seed {chosen.seed}) and the others disagree "
+            f"unstable: the chosen mapping trial (seed {chosen.seed}, {chosen.init_rules} "
+            f"initial-pair rules) and the others disagree "
             f"by {selection.disagreement:.1%} of the path's scale (median over frames; "
             f"limit {MAX_DISAGREEMENT:.0%})"
         )

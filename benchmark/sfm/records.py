@@ -38,21 +38,26 @@ class PoseRecoveryConfig:
     min_registered: float = MIN_REGISTERED
     #: SIFT's first octave: -1 upsamples the frame 2x first (COLMAP's default), 0 starts at
     #: native size; None (auto): -1 for frames whose long side is below ``upsample_below``
-    #: pixels, else 0 (measured: docs/protocol.md, "Decisions").
+    #: pixels, else 0. The default never upsamples: at 448x256 it cut extraction 3-4x and
+    #: mapping 2-3x (fewer, larger-scale features) at equal accuracy on the calibration
+    #: clips (docs/protocol.md, "Decisions").
     sift_first_octave: int | None = None
-    upsample_below: int = 800
+    upsample_below: int = 0
     #: Initial pairs the incremental mapper tries per attempt (COLMAP's default: 200).
     init_num_trials: int = 200
     #: The incremental mapper runs a global bundle adjustment whenever the model has grown by
     #: this ratio in frames or points since the last one (COLMAP's default: 1.1).
     ba_global_ratio: float = 1.1
-    #: Mapping trials on the same features and matches (seeds seed, seed+1, ...).
-    num_trials: int = 3
-    #: "default-then-relaxed": COLMAP's initial-pair rules, relaxed ones only when no trial
-    #: with the defaults registers enough plausible frames; "relaxed": relaxed rules only
-    #: (the legacy protocol); "default": never relax.
-    init_rules: Literal["mixed", "default-then-relaxed", "relaxed", "default"] = (
-        "default-then-relaxed")
+    #: Mapping trials on the same features and matches (``trial_plan`` in
+    #: benchmark.sfm.mapping gives each trial's rules and seed).
+    num_trials: int = 2
+    #: "mixed" (the protocol): trials alternate COLMAP's initial-pair rules and the relaxed
+    #: ones (seed, seed, seed+1, ...), so the relaxed rules are both the fallback when
+    #: COLMAP's find no model and a cross-check of the model they find;
+    #: "default-then-relaxed": COLMAP's rules, relaxed ones only when no trial with them
+    #: registers enough plausible frames; "relaxed": relaxed rules only (the legacy
+    #: protocol); "default": never relax.
+    init_rules: Literal["mixed", "default-then-relaxed", "relaxed", "default"] = "mixed"
     #: Per-frame plausibility checks and trial consensus (benchmark.sfm.trials).
     plausibility: bool = True
     #: No SfM model but rotation-dominant pairs: per-frame rotations from homographies.
@@ -66,7 +71,7 @@ class PoseRecoveryConfig:
         """The protocol before issue 13: one trial, relaxed rules, no checks, full-size SIFT."""
         base = dict(num_trials=1, init_rules="relaxed", plausibility=False,
                     rotation_fallback=False, max_image_size=0, max_num_features=8192,
-                    matcher="exhaustive", sift_first_octave=-1)
+                    matcher="exhaustive", sift_first_octave=-1, upsample_below=800)
         base.update(overrides)
         return cls(**base)
 
