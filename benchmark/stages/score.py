@@ -33,7 +33,7 @@ from benchmark.metrics import (
     frame_fidelity,
     rotation_only_errors,
 )
-from benchmark.sfm.poses import load_poses
+from benchmark.sfm.records import load_poses  # the record alone: no COLMAP, OpenCV or PIL
 
 #: Weight-free tracker of the track scores (:func:`trajattn.tracking.make_tracker`).
 TRACKER = "dis"
