@@ -26,6 +26,7 @@ def snakemake(*args: str, cwd: Path, env: dict[str, str] | None = None):
     )
 
 
+@pytest.mark.workflow
 def test_sums_real_snakemake_benchmark_files(tmp_path, capsys):
     # a real (tiny) Snakemake run writes the files in its own format: 2 slow jobs, 1 fast
     (tmp_path / "Snakefile").write_text(
@@ -70,11 +71,15 @@ def test_missing_or_foreign_files_are_clear_errors(tmp_path):
 
 
 def dry_run(results: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    done = snakemake("-n", *args, "--config", f"results={results}", cwd=ROOT, env=env)
+    """Dry run of the repository's workflow with ``results`` as its working directory (nothing
+    written into the checkout)."""
+    done = snakemake("-n", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(results),
+                     *args, "--config", f"results={results}", cwd=results, env=env)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return done.stdout + done.stderr
 
 
+@pytest.mark.workflow
 def test_smoke_jobs_write_benchmark_files_under_the_results(tmp_path):
     out = dry_run(tmp_path, "--cores", "2")
     paths = re.findall(r"^\s+benchmark: (\S+)$", out, re.M)
@@ -83,6 +88,7 @@ def test_smoke_jobs_write_benchmark_files_under_the_results(tmp_path):
     assert {"scene", "camera", "generate", "poses", "reference", "score", "aggregate"} <= rules
 
 
+@pytest.mark.workflow
 @pytest.mark.skipif(
     __import__("importlib").util.find_spec("snakemake_executor_plugin_slurm") is None,
     reason="the SLURM profile needs snakemake-executor-plugin-slurm",

@@ -18,12 +18,17 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.test_workflow import workdir_for
+
 ROOT = Path(__file__).resolve().parent.parent
 SLURM = ROOT / "configs" / "profiles" / "slurm"
 LOCAL = ROOT / "configs" / "profiles" / "local"
 # Methods whose presets declare no GPU (`resources: {gpu: 0, mem_mb: 4000}`) among the paper
 # suite's; every other generate job asks one GPU and 32 GB (trajattn_wan: 96 GB).
 CPU_METHODS = {"gt_render", "depth_warp", "static"}
+
+# Every test here plans or runs a Snakemake workflow: `-m "not workflow"` skips them.
+pytestmark = pytest.mark.workflow
 
 needs_slurm_plugin = pytest.mark.skipif(
     importlib.util.find_spec("snakemake_executor_plugin_slurm") is None,
@@ -33,9 +38,11 @@ needs_slurm_plugin = pytest.mark.skipif(
 
 
 def _snakemake(*args: str, env: dict[str, str] | None = None, snakefile: Path = ROOT / "Snakefile",
-               directory: Path = ROOT) -> subprocess.CompletedProcess:
-    """Run Snakemake on ``snakefile`` in ``directory`` with a clean profile environment."""
+               directory: Path | None = None) -> subprocess.CompletedProcess:
+    """Run Snakemake on ``snakefile`` in ``directory`` (default: the run's temporary
+    ``results=`` folder, never the checkout) with a clean profile environment."""
     exe = shutil.which("snakemake") or str(Path(sys.executable).parent / "snakemake")
+    directory = directory or workdir_for(args)
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith(("TRAJBENCH_SLURM_", "SNAKEMAKE_"))}
     return subprocess.run(

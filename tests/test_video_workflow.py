@@ -63,6 +63,7 @@ def video_results(tmp_path_factory):
     return results / "tinyvideo"
 
 
+@pytest.mark.workflow
 def test_video_suite_writes_table2_and_the_truth_ranks_first(video_results):
     table = (video_results / "tables" / "table2.md").read_text()
     assert "setting" not in table.splitlines()[2]  # one frame count: no setting column
@@ -75,6 +76,7 @@ def test_video_suite_writes_table2_and_the_truth_ranks_first(video_results):
     assert meta["status"] == "ok" and meta["video_dir"].endswith("videos/f8/room00")
 
 
+@pytest.mark.workflow
 def test_camera_file_is_the_composed_path(video_results):
     video = load_video(video_results / "videos" / "f8" / "room00")
     camera = load_camera_path(video_results / "cameras" / "f8" / "room00" / "orbit_left_10deg.json")
@@ -85,6 +87,7 @@ def test_camera_file_is_the_composed_path(video_results):
     assert not np.allclose(camera.w2c, video.camera.w2c)  # the offsets did something
 
 
+@pytest.mark.workflow
 def test_depth_warp_reshoots_each_video_frame(video_results):
     """depth_warp on a video warps frame f of the input by its own depth, so where the warp is
     valid it reproduces the exact render of the composed camera."""
@@ -100,6 +103,7 @@ def test_depth_warp_reshoots_each_video_frame(video_results):
     assert psnr > 26, psnr
 
 
+@pytest.mark.workflow
 @pytest.mark.parametrize("suite, rules", [
     ("paper-video", ["fetch_image", "video", "camera", "generate"]),
     ("synthetic-video", ["video", "camera", "generate", "reference"]),

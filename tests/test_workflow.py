@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +17,35 @@ from benchmark.cameras import load_camera_path
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "data" / "tiny-suite.yaml"
 
+# Every test here runs Snakemake (or uses a run of it): `-m "not workflow"` skips them.
+pytestmark = pytest.mark.workflow
 
-def _snakemake(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+
+def workdir_for(args: tuple[str, ...] | list[str]) -> Path:
+    """Snakemake's working directory for a test run: the run's `results=` folder (a temporary
+    one in every test), so `.snakemake/` and relative outputs never land in the checkout, and
+    a second run on the same results sees the first one's metadata. Without `results=`, a
+    fresh temporary folder."""
+    for arg in args:
+        if arg.startswith("results="):
+            folder = Path(arg.removeprefix("results="))
+            folder.mkdir(parents=True, exist_ok=True)
+            return folder
+    return Path(tempfile.mkdtemp(prefix="trajbench-snakemake-"))
+
+
+def snakemake_command(*args: str) -> list[str]:
+    """The repository's Snakefile run from a temporary working directory (see workdir_for)."""
     exe = shutil.which("snakemake") or str(Path(sys.executable).parent / "snakemake")
-    return subprocess.run(
-        [exe, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(ROOT), *args],
-        cwd=cwd, capture_output=True, text=True,
-    )
+    return [exe, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir_for(args)),
+            *args]
+
+
+def _snakemake(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run Snakemake on the repository's workflow; `cwd` is only the process's folder, the
+    working directory is temporary (nothing is written into the checkout)."""
+    return subprocess.run(snakemake_command(*args), cwd=cwd or ROOT, capture_output=True,
+                          text=True)
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +131,29 @@ def test_dry_run_of_the_paper_image_suite_plans_every_method_at_its_settings(tmp
     assert "paper_table1.md" in out.stdout and "paper_table3.md" in out.stdout
 
 
+# Reports, when the interpreter exits, which heavy modules parsing the workflow loaded.
+_REPORT_IMPORTS = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('LOADED', sorted(m for m in ('torch', 'torchvision', "
+    "'diffusers', 'torchmetrics') if m in sys.modules)))\n"
+    "from snakemake.cli import main\n"
+    "sys.argv = ['snakemake', *sys.argv[1:]]\n"
+    "main()\n"
+)
+
+
+@pytest.mark.parametrize("suite", [str(TINY), "paper-image-230", "synthetic-editing"])
+def test_dry_run_imports_no_torch(tmp_path, suite):
+    """`snakemake -n` parses the Snakefile, its rules and the modules they import in one
+    process: none of them may load torch (seconds and hundreds of MB per parse)."""
+    cmd = snakemake_command("-n", "--config", f"suite={suite}", f"results={tmp_path}")
+    out = subprocess.run([sys.executable, "-c", _REPORT_IMPORTS, *cmd[1:]], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "This was a dry-run" in out.stdout + out.stderr  # the workflow was really parsed
+    assert "LOADED []" in out.stdout, out.stdout[-500:]
+
+
 def test_second_run_has_nothing_to_do(tiny_results):
     out = _snakemake(
         "-n", "--config", f"suite={TINY}", f"results={tiny_results.parent}", cwd=ROOT
@@ -122,9 +168,7 @@ def test_killed_run_resumes_and_gives_the_same_tables(tiny_results, tmp_path):
     import signal
     import time
 
-    exe = shutil.which("snakemake") or str(Path(sys.executable).parent / "snakemake")
-    cmd = [exe, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(ROOT), "--cores",
-           "2", "--config", f"suite={TINY}", f"results={tmp_path}"]
+    cmd = snakemake_command("--cores", "2", "--config", f"suite={TINY}", f"results={tmp_path}")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
