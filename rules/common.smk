@@ -8,7 +8,9 @@ import sys
 from benchmark.config.suites import check_results_folder, load_suite
 from benchmark.config.task import Task
 from benchmark.reporting.paper_tables import tables_for_suite
-from benchmark.stages.generate import check_method_names, preset_resources
+# Each method declares what a generation needs (preset `resources:`), and names are checked
+# against the presets and the registry: both live with the methods.
+from methods.presets import check_method_names, preset_resources
 
 
 SUITE = load_suite(config["suite"])
