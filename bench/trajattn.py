@@ -282,6 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--channels", type=int, default=640)
     parser.add_argument("--valid", type=float, default=0.8, help="fraction of valid points")
     parser.add_argument("--skip-block", action="store_true", help="Alg. 1 and 2 only")
+    parser.add_argument("--block-only", action="store_true", help="the temporal block only")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -297,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{valid:.0%} valid, nearest, float32, device {device}"
         + (f", {args.threads} thread(s)" if device.type == "cpu" else "")
     )
-    groups = [("Alg. 2 scatter-back", ALG2), ("Alg. 1 gather", ALG1)]
+    groups = [] if args.block_only else [("Alg. 2 scatter-back", ALG2), ("Alg. 1 gather", ALG1)]
     if not args.skip_block:
         groups.append(("temporal block fwd+bwd", BLOCK))
     results = {}

@@ -82,3 +82,27 @@ def test_wrapped_projections_take_the_direct_path():
     got, _, _ = attend_along_trajectories(attn, hidden, index)
     ref = scatter_back(attend(attn, gather_tokens(hidden, index))[0], index)[0]
     torch.testing.assert_close(got, ref)
+
+
+@pytest.mark.parametrize("out_bias", [True, False])
+def test_fused_nearest_path_passes_gradcheck(out_bias):
+    # the nearest path's hand-written backward (project + gather, scatter + to_out) against
+    # finite differences, float64, with uncovered cells and invalid points
+    g = torch.Generator().manual_seed(4)
+    tracks = torch.rand(F, 5, 2, generator=g) * torch.tensor([56.0, 40.0]) - 4
+    visible = torch.rand(F, 5, generator=g) < 0.7
+    index = build_trajectory_index(tracks, visible, IMAGE, (H_LAT, W_LAT), "nearest")
+    torch.manual_seed(4)
+    attn = Attention(8, heads=2, dim_head=4, bias=False, out_bias=out_bias).double()
+    if out_bias:
+        with torch.no_grad():
+            attn.to_out[0].bias.normal_()
+    hidden = torch.randn(B * H_LAT * W_LAT, F, 8, dtype=torch.float64, requires_grad=True)
+    params = [attn.to_q.weight, attn.to_v.weight, attn.to_out[0].weight]
+    if out_bias:
+        params.append(attn.to_out[0].bias)
+
+    def value(h, *_):
+        return attend_along_trajectories(attn, h, index)[0]
+
+    assert torch.autograd.gradcheck(value, (hidden, *params), eps=1e-6, atol=1e-5)

@@ -209,9 +209,8 @@ def scatter_back(tokens: torch.Tensor, index: TrajectoryIndex) -> tuple[torch.Te
     cells = h * w * num_frames
     acc = _accumulator(tokens.dtype)
     trash = batch_size * cells
-    flat = _flat_rows(index, batch_size)  # (B, K, N, F)
+    flat = target_rows(index, batch_size)  # (B, K, N, F)
     weight = index.weight.to(acc)  # (K, N, F)
-    flat = torch.where(weight[None] > 0, flat, trash)
     out = torch.zeros(trash + 1, channels, dtype=acc, device=tokens.device)
     source = tokens.reshape(batch_size, -1, channels)  # (B, N * F, C)
     if flat.shape[1] == 1 and acc == tokens.dtype:  # nearest: one call, no copy
@@ -222,14 +221,34 @@ def scatter_back(tokens: torch.Tensor, index: TrajectoryIndex) -> tuple[torch.Te
             for corner in range(flat.shape[1]):
                 contrib = part if flat.shape[1] == 1 else part * weight[corner].reshape(-1, 1)
                 out.index_add_(0, flat[b, corner].reshape(-1), contrib)
-    count = torch.zeros(cells + 1, dtype=acc, device=tokens.device)
-    first = torch.where(flat[0] == trash, cells, flat[0])  # batch item 0's rows, own trash
-    count.index_add_(0, first.reshape(-1), weight.reshape(-1))
-    count = count[:-1]
-    covered = count > 0
-    denom = torch.where(covered, count, torch.ones_like(count))
+    covered, denom = cell_counts(index, flat[0], acc)
     out = out[:-1].view(batch_size, cells, channels).div_(denom[:, None]).to(tokens.dtype)
     return out.view(batch_size * h * w, num_frames, channels), covered.reshape(h * w, num_frames)
+
+
+def target_rows(index: TrajectoryIndex, batch_size: int) -> torch.Tensor:
+    """(B, K, N, F) row of each token's corner in a ``(B * h * w * F + 1, C)`` layout of the
+    grid, row ``(b * h * w + cell) * F + f``; points of zero weight (invalid) go to the
+    extra last row, a trash row for scatters and a zero row for gathers."""
+    h, w = index.latent_size
+    flat = _flat_rows(index, batch_size)
+    return torch.where(index.weight[None] > 0, flat, batch_size * h * w * index.num_frames)
+
+
+def cell_counts(
+    index: TrajectoryIndex, first: torch.Tensor, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per cell and frame (``h * w * F``, flat): covered (summed weight > 0) and the divisor
+    of the mean (the summed weight, 1 where uncovered). ``first``: batch item 0's
+    :func:`target_rows` ``(K, N, F)``."""
+    h, w = index.latent_size
+    cells = h * w * index.num_frames
+    count = torch.zeros(cells + 1, dtype=dtype, device=first.device)
+    first = torch.where(first >= cells, cells, first)  # batch item 0's own trash row
+    count.index_add_(0, first.reshape(-1), index.weight.to(dtype).reshape(-1))
+    count = count[:-1]
+    covered = count > 0
+    return covered, torch.where(covered, count, torch.ones_like(count))
 
 
 def sample_along_trajectories(
