@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,53 @@ def resolve_weights_file(
     return path
 
 
+def load_pretrained(
+    pipeline_class: type,
+    base_model: str | Path,
+    what: str,
+    default_model: str,
+    download: Callable[[str], str],
+    local_files_only: bool | None = None,
+    **kwargs: Any,
+) -> Any:
+    r"""Load a diffusers pipeline (local folder or hub id) as ``pipeline_class``.
+
+    Shared by the SVD and Wan pipelines so that a missing base model is reported the same way:
+    ``what`` names it ("SVD"), ``download(model_id)`` is the command that fetches a model, and
+    ``default_model`` is the one named when a local folder is missing or broken.
+
+    Args:
+        pipeline_class: the pipeline class or a subclass (its own ``from_pretrained``
+            override, if any, is bypassed).
+        local_files_only: never download; default True when ``HF_HUB_OFFLINE`` is set.
+        kwargs: passed to ``DiffusionPipeline.from_pretrained``.
+
+    Raises:
+        MissingModelError: the model is not available (names the download).
+    """
+    if local_files_only is None:
+        local_files_only = _offline()
+    base = str(base_model)
+    local = _looks_like_path(base)
+    if local and not Path(base).expanduser().is_dir():
+        raise MissingModelError(
+            f"{what} base model not found at {base}: download it with "
+            f"`{download(default_model)}` and give its folder (or the hub id) as base_model"
+        )
+    try:
+        return DiffusionPipeline.from_pretrained.__func__(  # type: ignore[attr-defined]
+            pipeline_class,
+            str(Path(base).expanduser()) if local else base,
+            local_files_only=local_files_only,
+            **kwargs,
+        )
+    except (OSError, ValueError) as exc:
+        raise MissingModelError(
+            f"cannot load the {what} base model {base!r}: download it with "
+            f"`{download(default_model if local else base)}` ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
 def load_svd(
     pipeline_class: type[StableVideoDiffusionPipeline],
     base_model: str | Path = SVD_XT,
@@ -110,11 +158,10 @@ def load_svd(
     r"""Load an SVD checkpoint (local folder or hub id) as ``pipeline_class``.
 
     Shared by every SVD-based method (trajattn, CameraCtrl, NVS-Solver) so a missing base model
-    is reported the same way everywhere.
+    is reported the same way everywhere (:func:`load_pretrained`).
 
     Args:
-        pipeline_class: ``StableVideoDiffusionPipeline`` or a subclass (its own
-            ``from_pretrained`` override, if any, is bypassed).
+        pipeline_class: ``StableVideoDiffusionPipeline`` or a subclass.
         local_files_only: never download; default True when ``HF_HUB_OFFLINE`` is set.
         kwargs: passed to ``DiffusionPipeline.from_pretrained`` (torch_dtype,
             ``svd_variant="fp16"`` for the checkpoint variant...).
@@ -122,29 +169,17 @@ def load_svd(
     Raises:
         MissingModelError: SVD is not available (names the download).
     """
-    if local_files_only is None:
-        local_files_only = _offline()
-    base = str(base_model)
-    if _looks_like_path(base) and not Path(base).expanduser().is_dir():
-        raise MissingModelError(
-            f"SVD base model not found at {base}: download it with `huggingface-cli download "
-            f"{SVD_XT}` and give its folder (or the hub id) as base_model"
-        )
     if "svd_variant" in kwargs:
         kwargs["variant"] = kwargs.pop("svd_variant")
-    try:
-        return DiffusionPipeline.from_pretrained.__func__(  # type: ignore[attr-defined]
-            pipeline_class,
-            str(Path(base).expanduser()) if _looks_like_path(base) else base,
-            local_files_only=local_files_only,
-            **kwargs,
-        )
-    except (OSError, ValueError) as exc:
-        raise MissingModelError(
-            f"cannot load the SVD base model {base!r}: download it with `huggingface-cli "
-            f"download {base if not _looks_like_path(base) else SVD_XT}` "
-            f"({type(exc).__name__}: {exc})"
-        ) from exc
+    return load_pretrained(
+        pipeline_class,
+        base_model,
+        "SVD",
+        SVD_XT,
+        lambda model: f"huggingface-cli download {model}",
+        local_files_only,
+        **kwargs,
+    )
 
 
 def load_trajattn_weights(unet: torch.nn.Module, path: str | Path) -> list[str]:
@@ -190,6 +225,50 @@ def to_uint8_frames(frames: np.ndarray) -> np.ndarray:
             raise ValueError(f"expected one video, got {frames.shape[0]}")
         frames = frames[0]
     return np.clip(np.rint(frames * 255.0), 0, 255).astype(np.uint8)
+
+
+def resolve_trajectories(
+    tracks: np.ndarray | torch.Tensor | None,
+    visible: np.ndarray | torch.Tensor | None,
+    depth: np.ndarray | None,
+    K: np.ndarray | None,
+    w2c: np.ndarray | None,
+    size: tuple[int, int],
+    num_frames: int | None,
+    track_stride: int,
+) -> tuple[Any, Any, int]:
+    r"""The trajectories a pipeline call follows: ``tracks``/``visible`` as given, or from
+    ``depth``/``K``/``w2c`` (paper Alg. 3); checks them against ``size`` (height, width) and
+    ``num_frames`` (None: the trajectories' count). Returns tracks, visible, frame count."""
+    height, width = size
+    if tracks is None:
+        if depth is None or K is None or w2c is None:
+            raise ValueError("give tracks + visible, or depth + K + w2c")
+        if np.shape(depth) != (height, width):
+            raise ValueError(f"depth must be ({height}, {width}), got {np.shape(depth)}")
+        traj = trajectories_from_depth(depth, K, w2c, stride=track_stride)
+        tracks, visible = traj.tracks, traj.visible
+    elif visible is None:
+        raise ValueError("tracks need visible (F, L)")
+    frames_in_tracks = int(tracks.shape[0])
+    num_frames = num_frames or frames_in_tracks
+    if num_frames != frames_in_tracks:
+        raise ValueError(f"num_frames {num_frames} but trajectories have {frames_in_tracks}")
+    return tracks, visible, num_frames
+
+
+def conditioning_image(image: np.ndarray | PIL.Image.Image, size: tuple[int, int]):
+    """The conditioning image as PIL, checked to be ``size`` (height, width) (uint8 RGB)."""
+    height, width = size
+    if isinstance(image, np.ndarray):
+        if image.shape != (height, width, 3) or image.dtype != np.uint8:
+            raise ValueError(
+                f"image must be uint8 ({height}, {width}, 3), got {image.dtype} {image.shape}"
+            )
+        return PIL.Image.fromarray(image)
+    if image.size != (width, height):
+        raise ValueError(f"image must be {width}x{height}, got {image.size}")
+    return image
 
 
 class TrajectoryAttentionPipeline(StableVideoDiffusionPipeline):
@@ -279,27 +358,10 @@ class TrajectoryAttentionPipeline(StableVideoDiffusionPipeline):
         Returns:
             (F, height, width, 3) uint8 frames.
         """
-        if tracks is None:
-            if depth is None or K is None or w2c is None:
-                raise ValueError("give tracks + visible, or depth + K + w2c")
-            if np.shape(depth) != (height, width):
-                raise ValueError(f"depth must be ({height}, {width}), got {np.shape(depth)}")
-            traj = trajectories_from_depth(depth, K, w2c, stride=track_stride)
-            tracks, visible = traj.tracks, traj.visible
-        elif visible is None:
-            raise ValueError("tracks need visible (F, L)")
-        frames_in_tracks = int(tracks.shape[0])
-        num_frames = num_frames or frames_in_tracks
-        if num_frames != frames_in_tracks:
-            raise ValueError(f"num_frames {num_frames} but trajectories have {frames_in_tracks}")
-        if isinstance(image, np.ndarray):
-            if image.shape != (height, width, 3) or image.dtype != np.uint8:
-                raise ValueError(
-                    f"image must be uint8 ({height}, {width}, 3), got {image.dtype} {image.shape}"
-                )
-            image = PIL.Image.fromarray(image)
-        elif image.size != (width, height):
-            raise ValueError(f"image must be {width}x{height}, got {image.size}")
+        tracks, visible, num_frames = resolve_trajectories(
+            tracks, visible, depth, K, w2c, (height, width), num_frames, track_stride
+        )
+        image = conditioning_image(image, (height, width))
         with trajectories(self.unet, tracks, visible, image_size=(height, width)):
             frames = super().__call__(
                 image,

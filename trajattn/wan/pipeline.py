@@ -17,18 +17,22 @@ the trajectories were computed for the requested frames and size.
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import PIL.Image
 import torch
-from diffusers import DiffusionPipeline, WanImageToVideoPipeline
+from diffusers import WanImageToVideoPipeline
 
 from trajattn.attention import TrajectoryAttentionConfig
-from trajattn.pipeline import MissingModelError, resolve_weights_file, to_uint8_frames
-from trajattn.trajectories import trajectories_from_depth
+from trajattn.pipeline import (
+    conditioning_image,
+    load_pretrained,
+    resolve_trajectories,
+    resolve_weights_file,
+    to_uint8_frames,
+)
 from trajattn.wan.attention import apply_trajectory_attention, is_applied, trajectories
 from trajattn.wan.frames import num_latent_frames
 from trajattn.wan.weights import load_weights
@@ -43,10 +47,6 @@ DEFAULTS: dict[str, Any] = {
     "num_inference_steps": 50,
     "guidance_scale": 5.0,
 }
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def download_command(base_model: str = WAN_I2V_480P) -> str:
@@ -113,28 +113,9 @@ class WanTrajectoryPipeline(WanImageToVideoPipeline):
         Raises:
             MissingModelError: Wan or the weights are not available (names the download).
         """
-        if local_files_only is None:
-            local_files_only = _offline()
-        base = str(base_model)
-        local = base.startswith((".", "/", "~")) or Path(base).exists()
-        if local and not Path(base).expanduser().is_dir():
-            raise MissingModelError(
-                f"Wan base model not found at {base}: download it with "
-                f"`{download_command()}` and give its folder (or the hub id) as base_model"
-            )
-        try:
-            pipe = DiffusionPipeline.from_pretrained.__func__(  # type: ignore[attr-defined]
-                cls,
-                str(Path(base).expanduser()) if local else base,
-                local_files_only=local_files_only,
-                **kwargs,
-            )
-        except (OSError, ValueError) as exc:
-            raise MissingModelError(
-                f"cannot load the Wan base model {base!r}: download it with "
-                f"`{download_command(WAN_I2V_480P if local else base)}` "
-                f"({type(exc).__name__}: {exc})"
-            ) from exc
+        pipe = load_pretrained(
+            cls, base_model, "Wan", WAN_I2V_480P, download_command, local_files_only, **kwargs
+        )
         config = attention_config or TrajectoryAttentionConfig(variant=variant)
         return pipe.attach_trajectory_attention(config, trajattn_weights, local_files_only)
 
@@ -172,32 +153,15 @@ class WanTrajectoryPipeline(WanImageToVideoPipeline):
         Returns:
             (F, height, width, 3) uint8 frames.
         """
-        if tracks is None:
-            if depth is None or K is None or w2c is None:
-                raise ValueError("give tracks + visible, or depth + K + w2c")
-            if np.shape(depth) != (height, width):
-                raise ValueError(f"depth must be ({height}, {width}), got {np.shape(depth)}")
-            traj = trajectories_from_depth(depth, K, w2c, stride=track_stride)
-            tracks, visible = traj.tracks, traj.visible
-        elif visible is None:
-            raise ValueError("tracks need visible (F, L)")
-        frames_in_tracks = int(tracks.shape[0])
-        num_frames = num_frames or frames_in_tracks
-        if num_frames != frames_in_tracks:
-            raise ValueError(f"num_frames {num_frames} but trajectories have {frames_in_tracks}")
+        tracks, visible, num_frames = resolve_trajectories(
+            tracks, visible, depth, K, w2c, (height, width), num_frames, track_stride
+        )
         ratio = int(self.vae_scale_factor_temporal)
         num_latent_frames(num_frames, ratio)  # raises unless 4k + 1
         multiple = self.vae_scale_factor_spatial * self.transformer.config.patch_size[1]
         if height % multiple or width % multiple:
             raise ValueError(f"height and width must be multiples of {multiple}: {width}x{height}")
-        if isinstance(image, np.ndarray):
-            if image.shape != (height, width, 3) or image.dtype != np.uint8:
-                raise ValueError(
-                    f"image must be uint8 ({height}, {width}, 3), got {image.dtype} {image.shape}"
-                )
-            image = PIL.Image.fromarray(image)
-        elif image.size != (width, height):
-            raise ValueError(f"image must be {width}x{height}, got {image.size}")
+        image = conditioning_image(image, (height, width))
         models = self._transformers()
         if not all(is_applied(m) for m in models):
             raise RuntimeError("call attach_trajectory_attention first")
