@@ -21,6 +21,7 @@ same numbers as an uninterrupted one. One clip per step (trajectories differ per
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -269,13 +270,15 @@ def load_checkpoint(path: Path, unet: torch.nn.Module, optimizer: Any, variant: 
 # ------------------------------------------------------------------------------------ loop
 
 
-def _device(config: TrainConfig) -> torch.device:
+def training_device(config: Any) -> torch.device:
+    """``config.device``, or CUDA when available for ``"auto"``."""
     if config.device != "auto":
         return torch.device(config.device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+def autocast_dtype(config: Any, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``config.mixed_precision`` (None: no autocast; CUDA only)."""
     if device.type != "cuda" or config.mixed_precision == "no":
         return None
     if config.mixed_precision == "fp16":
@@ -286,11 +289,9 @@ def _autocast_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | 
 def train(config: TrainConfig, resume: bool = True) -> dict[str, Any]:
     """Train the branch; returns ``{"step", "losses"}``. Resumes from the latest checkpoint
     in ``config.out`` when ``resume``."""
-    from tqdm import tqdm
-
     if config.variant == "vanilla":
         raise ValueError("variant 'vanilla' has no trainable parameters (Table 3): nothing to do")
-    device = _device(config)
+    device = training_device(config)
     out = Path(config.out)
     clips = list_clips(config.data)
     pipe = load_pipeline(config)
@@ -314,8 +315,50 @@ def train(config: TrainConfig, resume: bool = True) -> dict[str, Any]:
     if resume and (last := latest_checkpoint(out / "checkpoints")) is not None:
         step = load_checkpoint(last, unet, optimizer, config.variant)
         log.info("resumed from %s (step %d)", last, step)
-    autocast = _autocast_dtype(config, device)
-    unet.train()
+    return run_training_loop(
+        config,
+        unet,
+        optimizer,
+        step,
+        clips,
+        device,
+        lambda tracks, visible: trajectories(unet, tracks, visible, (config.height, config.width)),
+        lambda video, generator: edm_loss(pipe, _video_tensor(video).to(device), config, generator),
+        lambda done: save_checkpoint(out / "checkpoints", done, unet, optimizer, config),
+    )
+
+
+def _video_tensor(video: np.ndarray) -> torch.Tensor:
+    """(F, H, W, 3) uint8 -> (F, 3, H, W) float in [-1, 1]."""
+    return torch.from_numpy(video).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+
+
+def run_training_loop(
+    config: Any,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    step: int,
+    clips: list[Path],
+    device: torch.device,
+    active: Callable[[np.ndarray, np.ndarray], contextlib.AbstractContextManager],
+    loss_fn: Callable[[np.ndarray, torch.Generator], torch.Tensor],
+    save: Callable[[int], None],
+) -> dict[str, Any]:
+    r"""The optimisation loop shared by the SVD and Wan trainers, from ``step`` to
+    ``config.steps``; returns ``{"step", "losses"}``.
+
+    Per step, ``config.grad_accum`` clips in a seeded per-epoch order, each read and tracked
+    (trajectories cached under ``config.out``); ``loss_fn(video, generator)`` runs and its
+    backward is taken inside ``active(tracks, visible)`` (the model's trajectories context,
+    so that a checkpointed forward recomputed in the backward sees them too) and under
+    autocast when configured; ``save(step)`` every ``config.checkpoint_every`` steps and at
+    the end. ``config`` is a ``TrainConfig`` or ``WanTrainConfig``.
+    """
+    from tqdm import tqdm
+
+    out = Path(config.out)
+    autocast = autocast_dtype(config, device)
+    model.train()
     losses: list[float] = []
     bar = tqdm(total=config.steps, initial=step, desc="train", dynamic_ncols=True)
     while step < config.steps:
@@ -332,13 +375,12 @@ def train(config: TrainConfig, resume: bool = True) -> dict[str, Any]:
                 video, out / "cache" / f"{clip.name}.{config.flow}.npz", config.track_stride,
                 config.flow,
             )
-            tensor = torch.from_numpy(video).permute(0, 3, 1, 2).float().div(127.5).sub(1)
             generator = torch.Generator(device=device).manual_seed(
                 config.seed * 1_000_003 + draw
             )
-            with trajectories(unet, tracks, visible, (config.height, config.width)):
+            with active(tracks, visible):
                 with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-                    loss = edm_loss(pipe, tensor.to(device), config, generator)
+                    loss = loss_fn(video, generator)
                 (loss / config.grad_accum).backward()
             total += float(loss.detach()) / config.grad_accum
         optimizer.step()
@@ -349,7 +391,7 @@ def train(config: TrainConfig, resume: bool = True) -> dict[str, Any]:
         if not math.isfinite(total):
             raise FloatingPointError(f"loss became {total} at step {step}")
         if step % config.checkpoint_every == 0 or step == config.steps:
-            save_checkpoint(out / "checkpoints", step, unet, optimizer, config)
+            save(step)
     bar.close()
     return {"step": step, "losses": losses}
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,11 +33,11 @@ import torch
 
 from trajattn.attention import TrajectoryAttentionConfig
 from trajattn.train import (
-    clip_trajectories,
     latest_checkpoint,
     list_clips,
-    read_clip,
     run_training_cli,
+    run_training_loop,
+    training_device,
 )
 from trajattn.wan.attention import (
     apply_trajectory_attention,
@@ -194,26 +193,12 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: Any) -> int:
 # ------------------------------------------------------------------------------------ loop
 
 
-def _device(config: WanTrainConfig) -> torch.device:
-    if config.device != "auto":
-        return torch.device(config.device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _autocast_dtype(config: WanTrainConfig, device: torch.device) -> torch.dtype | None:
-    if device.type != "cuda" or config.mixed_precision == "no":
-        return None
-    return torch.float16 if config.mixed_precision == "fp16" else torch.bfloat16
-
-
 def train(config: WanTrainConfig, resume: bool = True) -> dict[str, Any]:
     """Train the variant's parameters; returns ``{"step", "losses"}``. Resumes from the latest
     checkpoint in ``config.out`` when ``resume``."""
-    from tqdm import tqdm
-
     if config.variant == "vanilla":
         raise ValueError("variant 'vanilla' has no trainable parameters (Table 3): nothing to do")
-    device = _device(config)
+    device = training_device(config)
     out = Path(config.out)
     clips = list_clips(config.data)
     pipe = load_pipeline(config)
@@ -240,43 +225,19 @@ def train(config: WanTrainConfig, resume: bool = True) -> dict[str, Any]:
         step = load_checkpoint(last, model, optimizer)
         log.info("resumed from %s (step %d)", last, step)
     prompt_embeds = prompt_embeddings(pipe, config, device)
-    autocast = _autocast_dtype(config, device)
-    model.train()
-    losses: list[float] = []
-    bar = tqdm(total=config.steps, initial=step, desc="train", dynamic_ncols=True)
-    while step < config.steps:
-        optimizer.zero_grad(set_to_none=True)
-        total = 0.0
-        for micro in range(config.grad_accum):
-            draw = step * config.grad_accum + micro
-            epoch, position = divmod(draw, len(clips))
-            order = np.random.default_rng([config.seed, epoch]).permutation(len(clips))
-            clip = clips[order[position]]
-            video = read_clip(clip, config.num_frames, config.frame_stride, config.width,
-                              config.height)
-            tracks, visible = clip_trajectories(
-                video, out / "cache" / f"{clip.name}.{config.flow}.npz", config.track_stride,
-                config.flow,
-            )
-            generator = torch.Generator(device=device).manual_seed(
-                config.seed * 1_000_003 + draw
-            )
-            with trajectories(model, tracks, visible, (config.height, config.width), ratio):
-                with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-                    loss = flow_matching_loss(pipe, video, prompt_embeds, config, generator)
-                (loss / config.grad_accum).backward()
-            total += float(loss.detach()) / config.grad_accum
-        optimizer.step()
-        step += 1
-        losses.append(total)
-        bar.set_postfix(loss=f"{total:.4f}")
-        bar.update(1)
-        if not math.isfinite(total):
-            raise FloatingPointError(f"loss became {total} at step {step}")
-        if step % config.checkpoint_every == 0 or step == config.steps:
-            save_checkpoint(out / "checkpoints", step, model, optimizer, config)
-    bar.close()
-    return {"step": step, "losses": losses}
+    return run_training_loop(
+        config,
+        model,
+        optimizer,
+        step,
+        clips,
+        device,
+        lambda tracks, visible: trajectories(
+            model, tracks, visible, (config.height, config.width), ratio
+        ),
+        lambda video, generator: flow_matching_loss(pipe, video, prompt_embeds, config, generator),
+        lambda done: save_checkpoint(out / "checkpoints", done, model, optimizer, config),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
