@@ -88,12 +88,22 @@ def tiny_image_encoder(seed: int = 0) -> CLIPVisionModelWithProjection:
     return CLIPVisionModelWithProjection(config).eval()
 
 
-def tiny_feature_extractor() -> CLIPImageProcessor:
-    """CLIP normalisation; SVD's pipeline resizes itself, so size/crop only document 224."""
-    size = CLIP_IMAGE_SIZE
+def tiny_feature_extractor(size: int = CLIP_IMAGE_SIZE) -> CLIPImageProcessor:
+    """CLIP normalisation; SVD's and Wan's pipelines resize themselves, so size/crop only
+    document 224."""
     return CLIPImageProcessor(
         size={"shortest_edge": size}, crop_size={"height": size, "width": size}
     )
+
+
+def randomise_branch_outputs(model: torch.nn.Module, seed: int) -> None:
+    """Small random weights (from ``seed``) in every branch's zeroed output projection, so
+    that trajectories change a tiny model's output, as trained weights would."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if ".traj_attn.to_out." in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.05)
 
 
 def build_tiny_pipeline(
@@ -114,10 +124,6 @@ def build_tiny_pipeline(
     config = config or TrajectoryAttentionConfig(variant="inherit")
     pipe.attach_trajectory_attention(config)
     if config.has_branch:
-        generator = torch.Generator().manual_seed(seed + 1)
-        with torch.no_grad():
-            for name, param in pipe.unet.named_parameters():
-                if ".traj_attn.to_out." in name:
-                    param.copy_(torch.randn(param.shape, generator=generator) * 0.05)
+        randomise_branch_outputs(pipe.unet, seed + 1)
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -15,6 +15,7 @@ from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTran
 from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
 
 from trajattn.attention import TrajectoryAttentionConfig
+from trajattn.tiny import randomise_branch_outputs, tiny_feature_extractor
 
 Z_DIM = 4
 TEXT_DIM = 16
@@ -72,10 +73,7 @@ def tiny_image_encoder(seed: int = 0) -> CLIPVisionModel:
 
 
 def tiny_image_processor() -> CLIPImageProcessor:
-    size = CLIP_IMAGE_SIZE
-    return CLIPImageProcessor(
-        size={"shortest_edge": size}, crop_size={"height": size, "width": size}
-    )
+    return tiny_feature_extractor(CLIP_IMAGE_SIZE)
 
 
 def tiny_scheduler() -> FlowMatchEulerDiscreteScheduler:
@@ -116,10 +114,6 @@ def build_tiny_pipeline(seed: int = 0, config: TrajectoryAttentionConfig | None 
     config = config or TrajectoryAttentionConfig(variant="inherit")
     pipe.attach_trajectory_attention(config)
     if config.has_branch:
-        generator = torch.Generator().manual_seed(seed + 1)
-        with torch.no_grad():
-            for name, param in pipe.transformer.named_parameters():
-                if ".traj_attn.to_out." in name:
-                    param.copy_(torch.randn(param.shape, generator=generator) * 0.05)
+        randomise_branch_outputs(pipe.transformer, seed + 1)
     pipe.set_progress_bar_config(disable=True)
     return pipe
