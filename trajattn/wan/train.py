@@ -32,7 +32,7 @@ import PIL.Image
 import torch
 
 from trajattn.attention import TrajectoryAttentionConfig
-from trajattn.train import (
+from trajattn.training import (
     latest_checkpoint,
     list_clips,
     run_training_cli,
