@@ -38,11 +38,13 @@ class PoseRecoveryConfig:
     min_registered: float = MIN_REGISTERED
     #: SIFT's first octave: -1 upsamples the frame 2x first (COLMAP's default), 0 starts at
     #: native size; None (auto): -1 for frames whose long side is below ``upsample_below``
-    #: pixels, else 0. The default never upsamples: at 448x256 it cut extraction 3-4x and
-    #: mapping 2-3x (fewer, larger-scale features) at equal accuracy on the calibration
-    #: clips (docs/protocol.md, "Decisions").
+    #: pixels, else 0. No benchmark size upsamples (the smallest, 448x256, is native): that
+    #: cut extraction 3-4x and mapping 2-3x (fewer, larger-scale features) at equal accuracy
+    #: on the calibration clips (docs/protocol.md, "Decisions"). Thumbnail-sized frames
+    #: (long side < 320 px, e.g. test clips) keep COLMAP's 2x: at native size they give too
+    #: few keypoints to match at all.
     sift_first_octave: int | None = None
-    upsample_below: int = 0
+    upsample_below: int = 320
     #: Initial pairs the incremental mapper tries per attempt (COLMAP's default: 200).
     init_num_trials: int = 200
     #: The incremental mapper runs a global bundle adjustment whenever the model has grown by
