@@ -50,18 +50,11 @@ LAYERS = {
     "benchmark.cli": 9,
 }
 
-#: Known exceptions, each named, in files other helpers of issue 16 are still changing; the
-#: issue's owner removes them as those land. Keys: ("size", module), ("layer", importer,
+#: Known exceptions, each named (none today: keep it that way; a new entry needs a reason in a
+#: comment beside it). Keys: ("size", module), ("layer", importer,
 #: imported), ("cycle", module) for any module of a cycle, ("lazy", module) for a module with
 #: function-level project imports that carry no comment.
 KNOWN_EXCEPTIONS: frozenset[tuple[str, ...]] = frozenset({
-    # 2026-12-03: lazy project imports without a comment, in files owned by other helpers
-    ("lazy", "benchmark.sources.videos"),
-    ("lazy", "benchmark.stages.score"),
-    ("lazy", "trajattn.train"),
-    ("lazy", "trajattn.video_trajectories"),
-    ("lazy", "trajattn.wan.tiny"),
-    ("lazy", "trajattn.wan.train"),
 })  # fmt: skip
 
 

@@ -87,7 +87,7 @@ def load_pipeline(config: TrainConfig) -> Any:
     from diffusers import EulerDiscreteScheduler, StableVideoDiffusionPipeline
 
     if config.tiny:
-        from trajattn import tiny
+        from trajattn import tiny  # test-sized models: built only when asked for
 
         return StableVideoDiffusionPipeline(
             vae=tiny.tiny_vae(config.seed),

@@ -162,7 +162,7 @@ def trajectories_from_video(
     Returns:
         The trajectories for generation, and the raw tracks in the input video.
     """
-    from trajattn.flow_tracks import grid_points
+    from trajattn.flow_tracks import grid_points  # OpenCV (cv2), only for this path
 
     video = np.asarray(video)
     if new_camera.num_frames != video.shape[0]:

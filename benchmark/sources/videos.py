@@ -50,7 +50,7 @@ def prepare_synthetic_video(
     suite: Suite, scene: SceneView, name: str, num_frames: int, out_dir: str | Path
 ) -> Path:
     """Render scene ``name`` along its ``video_camera`` path: the exact input video."""
-    from benchmark.sources.synthetic import render_frames
+    from benchmark.sources.synthetic import render_frames  # the renderer needs torch
 
     synthetic = scene.synthetic_scene()
     if synthetic is None:

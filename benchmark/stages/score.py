@@ -25,6 +25,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmark.cameras import CameraFileError, load_camera_path
 from benchmark.io import atomic_write_text, read_frames, write_frames
 from benchmark.metrics import (
@@ -34,6 +36,8 @@ from benchmark.metrics import (
     rotation_only_errors,
 )
 from benchmark.sfm.records import load_poses  # the record alone: no COLMAP, OpenCV or PIL
+from benchmark.sources.scenes import load_scene_view
+from benchmark.sources.videos import load_video
 
 #: Weight-free tracker of the track scores (:func:`trajattn.tracking.make_tracker`).
 TRACKER = "dis"
@@ -136,10 +140,10 @@ def _secondary(name: str, score: Any) -> dict[str, Any]:
 def trajectory_scores(run: Path) -> dict[str, Any]:
     """``traj_epe*`` of a run whose ``extras.npz`` holds its conditioning ``tracks`` and
     ``visible`` (in the frames' pixels); empty when it holds none."""
-    import numpy as np
-
-    from benchmark.metrics.tracks import end_point_error
-    from trajattn.tracking import make_tracker
+    # OpenCV (cv2) trackers and metrics: loaded only for runs with tracks, so score jobs
+    # of other runs start light
+    from benchmark.metrics.tracks import end_point_error  # cv2
+    from trajattn.tracking import make_tracker  # cv2
 
     with np.load(run / "extras.npz") as extras:
         if "tracks" not in extras or "visible" not in extras:
@@ -161,9 +165,8 @@ def trajectory_scores(run: Path) -> dict[str, Any]:
 
 def editing_scores(run: Path, video_dir: str | Path, edit_dir: str | Path) -> dict[str, Any]:
     """Track agreement with the original video and persistence of the edit (module doc)."""
-    import numpy as np
-
-    from benchmark.metrics.tracks import (
+    # OpenCV (cv2) trackers and metrics: loaded only for editing runs (score jobs start light)
+    from benchmark.metrics.tracks import (  # cv2
         apply_pixel_map,
         blur,
         colour_persistence,
@@ -171,10 +174,9 @@ def editing_scores(run: Path, video_dir: str | Path, edit_dir: str | Path) -> di
         pixel_map,
         sample_colours,
     )
-    from benchmark.sources.editing import load_edit
-    from benchmark.sources.videos import load_video
-    from trajattn.flow_tracks import grid_points
-    from trajattn.tracking import make_tracker
+    from benchmark.sources.editing import load_edit  # cv2
+    from trajattn.flow_tracks import grid_points  # cv2
+    from trajattn.tracking import make_tracker  # cv2
 
     frames, _ = read_frames(run / "frames")
     video = load_video(video_dir)
@@ -221,11 +223,11 @@ def render_reference(
     """Render the synthetic scene of ``scene_dir`` (edited by ``edit_dir``'s recipe when
     given: the exact edited video of an editing clip) along the path into ``out_dir/*.png``;
     an unreadable camera file leaves ``out_dir/reason.txt`` instead of frames."""
-    from benchmark.sources.scenes import load_scene_view
+    # the renderer needs torch: loaded only by the reference rule, never by score jobs
     from benchmark.sources.synthetic import render_frames
 
     if edit_dir is not None:
-        from benchmark.sources.editing import load_edited_scene
+        from benchmark.sources.editing import load_edited_scene  # cv2 (editing runs only)
 
         scene = load_edited_scene(scene_dir, edit_dir)
     else:

@@ -16,6 +16,7 @@ from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
 
 from trajattn.attention import TrajectoryAttentionConfig
 from trajattn.tiny import randomise_branch_outputs, tiny_feature_extractor
+from trajattn.wan.pipeline import WanTrajectoryPipeline
 
 Z_DIM = 4
 TEXT_DIM = 16
@@ -108,7 +109,6 @@ def build_tiny_pipeline(seed: int = 0, config: TrajectoryAttentionConfig | None 
     The inherit branch's zero output projection gets small random weights (from ``seed``) so
     trajectories change the output, as trained weights would.
     """
-    from trajattn.wan.pipeline import WanTrajectoryPipeline
 
     pipe = WanTrajectoryPipeline(**tiny_components(seed))
     config = config or TrajectoryAttentionConfig(variant="inherit")

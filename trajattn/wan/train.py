@@ -44,6 +44,7 @@ from trajattn.wan.attention import (
     freeze_except_trainable,
     trajectories,
 )
+from trajattn.wan.weights import load_weights, save_weights
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def load_pipeline(config: WanTrainConfig) -> Any:
         raise ValueError("variant 'tuning' trains attn1 inside the model: use dtype float32")
     base = getattr(torch, config.dtype)
     if config.tiny:
-        from trajattn.wan import tiny
+        from trajattn.wan import tiny  # test-sized models: built only when asked for
 
         pipe = WanImageToVideoPipeline(**tiny.tiny_components(config.seed))
         pipe.transformer.to(base)
@@ -108,7 +109,7 @@ def load_pipeline(config: WanTrainConfig) -> Any:
 def prompt_embeddings(pipe: Any, config: WanTrainConfig, device: torch.device) -> torch.Tensor:
     """The text tokens of ``config.prompt`` (tiny: fixed random tokens, no text encoder)."""
     if config.tiny:
-        from trajattn.wan.tiny import tiny_prompt_embeds
+        from trajattn.wan.tiny import tiny_prompt_embeds  # test-sized models only
 
         return tiny_prompt_embeds(config.seed)[0].to(device)
     with torch.no_grad():
@@ -169,7 +170,6 @@ def save_checkpoint(
     folder: Path, step: int, model: torch.nn.Module, optimizer: Any, config: WanTrainConfig
 ) -> Path:
     """``folder/step-{step:07d}/``: trainable weights (safetensors), optimizer, config."""
-    from trajattn.wan.weights import save_weights
 
     target = folder / f"step-{step:07d}"
     tmp = folder / f".step-{step:07d}.tmp"
@@ -183,7 +183,6 @@ def save_checkpoint(
 
 def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: Any) -> int:
     """Restore weights and optimizer from ``path``; returns the step it was taken at."""
-    from trajattn.wan.weights import load_weights
 
     load_weights(model, path / "trainable.safetensors")
     optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
