@@ -2,7 +2,7 @@
 
 Kinds 6 (paths with spaces), 7 (a scene named with '__'), 9 (``--config`` values Snakemake
 hands over as strings) and a run's identity read from its metadata. The camera-file, image
-and method kinds (1-5, 8) are in tests/test_reliability.py and tests/test_fid.py.
+and method kinds (1-5, 8) are in tests/test_reliability.py and tests/benchmark/stages/test_fid.py.
 """
 
 from __future__ import annotations

@@ -9,9 +9,8 @@ import pytest
 
 import methods
 from benchmark.cameras import save_camera_path
-from benchmark.config.suites import load_suite
 from benchmark.sfm.poses import run_poses
-from benchmark.sources.scenes import load_scene_view, make_scene_camera, prepare_synthetic_scene
+from benchmark.sources.scenes import load_scene_view, make_scene_camera
 from benchmark.stages.generate import run_generation
 from benchmark.stages.score import score_run
 from methods.base import GenerationResult, Method, MethodUnavailable
@@ -43,11 +42,9 @@ class WrongFrameCount(Method):
 
 
 @pytest.fixture(scope="module")
-def scene(tmp_path_factory):
+def scene(tmp_path_factory, prepared_scene):
     root = tmp_path_factory.mktemp("unit")
-    (root / "suite.yaml").write_text(SUITE)
-    suite = load_suite(root / "suite.yaml")
-    scene_dir = prepare_synthetic_scene(suite, "s0", root / "scenes" / "s0")
+    scene_dir = prepared_scene(SUITE, "s0")
     camera = make_scene_camera(load_scene_view(scene_dir), "orbit_left_10deg", 4)
     save_camera_path(camera, root / "camera.json")
     return scene_dir, root / "camera.json"

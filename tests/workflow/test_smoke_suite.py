@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from benchmark.cameras import load_camera_path
-from tests.test_workflow import ROOT, _snakemake
+from tests.workflow.test_workflow import ROOT, _snakemake
 
 
 @pytest.mark.slow

@@ -26,7 +26,7 @@ from methods.motion_i2v import MOTION_I2V_SPEC, OFF_IMAGE, MotionI2V, stage2_flo
 from methods.motionctrl import MOTIONCTRL_COMMIT, MOTIONCTRL_SPEC, MotionCtrl
 from methods.upstream import UpstreamError, UpstreamRunner
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STANDIN = ROOT / "tests" / "data" / "upstream_standin.py"
 MOTIONCTRL_WEIGHTS = ("checkpoints/motionctrl_svd.ckpt",
                       "configs/inference/config_motionctrl_cmcm.yaml")

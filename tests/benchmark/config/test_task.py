@@ -12,7 +12,7 @@ import yaml
 from benchmark.config.suites import load_suite
 from benchmark.config.task import KINDS, Task
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 WC = SimpleNamespace(scene="room 1", camera="orbit_left_15deg", frames="14", method="m", seed="0")
 
 

@@ -18,7 +18,7 @@ W, H, F = 320, 180, 6
     "camera",
     ["pan_left_10deg+tilt_up_5deg",
      # the same path through COLMAP and the homographies; the math is covered fast by
-     # tests/test_rotation_recovery.py
+     # tests/benchmark/sfm/test_rotation_recovery.py
      pytest.param("roll_cw_10deg", marks=pytest.mark.slow)],
 )
 def test_exact_rotation_render_scores_rotation_only(camera, tmp_path):

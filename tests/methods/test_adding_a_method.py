@@ -16,7 +16,7 @@ import yaml
 
 from benchmark.cameras import CameraPath
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "adding-a-method.md"
 
 

@@ -25,7 +25,7 @@ from benchmark.sources.synthetic import canonical_K
 from benchmark.sources.videos import InputVideo, compose_camera, write_video
 from benchmark.stages.generate import run_generation
 from benchmark.stages.score import score_run
-from tests.test_workflow import ROOT, _snakemake
+from tests.workflow.test_workflow import ROOT, _snakemake
 
 GREY = 128
 #: Clip frames (width, height) and the suite's frame size: the suite crops 6 columns a side.

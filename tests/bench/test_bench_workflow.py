@@ -15,7 +15,7 @@ import pytest
 
 from bench.workflow import by_rule, elapsed_from_log, main, read_benchmarks
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def snakemake(*args: str, cwd: Path, env: dict[str, str] | None = None):

@@ -123,7 +123,7 @@ def test_no_adapter_imports_another_adapter():
     cameractrl_parts), so adapters never import each other, not even inside a function."""
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     adapters = {REGISTRY[name].split(":")[0] for name in REGISTRY}
     for module in sorted(adapters):
         path = root / (module.replace(".", "/") + ".py")

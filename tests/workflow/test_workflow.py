@@ -14,7 +14,7 @@ import pytest
 
 from benchmark.cameras import load_camera_path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "data" / "tiny-suite.yaml"
 
 # Every test here runs Snakemake (or uses a run of it): `-m "not workflow"` skips them.

@@ -9,8 +9,7 @@ import pytest
 
 from benchmark.cameras import save_camera_path
 from benchmark.cameras.paths import make_camera_path
-from benchmark.config.suites import load_suite
-from benchmark.sources.scenes import load_scene_view, make_scene_camera, prepare_synthetic_scene
+from benchmark.sources.scenes import load_scene_view, make_scene_camera
 from benchmark.stages.generate import load_preset, run_generation
 from methods import create_method
 from methods.base import GenerationRequest, MethodUnavailable
@@ -85,14 +84,10 @@ def test_presets_load_and_have_known_options():
         create_method("trajattn", preset["args"])  # unknown options would raise
 
 
-def test_run_generation_with_tiny_preset(tmp_path):
-    suite_file = tmp_path / "suite.yaml"
-    suite_file.write_text(
+def test_run_generation_with_tiny_preset(tmp_path, prepared_scene):
+    scene_dir = prepared_scene(
         "name: t\nkind: synthetic\nnum_frames: 4\nwidth: 96\nheight: 64\n"
-        "cameras: [orbit_left_15deg]\nscenes:\n  - {name: room00, seed: 0}\n"
-    )
-    suite = load_suite(suite_file)
-    scene_dir = prepare_synthetic_scene(suite, "room00", tmp_path / "scene")
+        "cameras: [orbit_left_15deg]\nscenes:\n  - {name: room00, seed: 0}\n", "room00")
     camera = make_scene_camera(load_scene_view(scene_dir), "orbit_left_15deg", 4)
     camera_file = save_camera_path(camera, tmp_path / "camera.json")
     out = tmp_path / "run"

@@ -21,7 +21,7 @@ from benchmark.sources.scenes import load_scene_view
 from benchmark.sources.synthetic import render
 from benchmark.sources.videos import load_video
 from benchmark.stages.score import score_run
-from tests.test_workflow import ROOT, _snakemake
+from tests.workflow.test_workflow import ROOT, _snakemake
 from trajattn.trajectories import trajectories_from_depth
 
 TINY_EDIT = ROOT / "tests" / "data" / "tiny-editing-suite.yaml"

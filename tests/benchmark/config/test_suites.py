@@ -77,7 +77,7 @@ def test_motionctrl_scale_suite_dry_run_counts_its_jobs(tmp_path):
         preset = load_preset(name)
         assert preset["adapter"] == "motionctrl"
         assert preset["args"] == {**base["args"], "translation_scale": scale}
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[3]
     out = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--config", "suite=motionctrl-scale",
          f"results={tmp_path}"], cwd=root, capture_output=True, text=True, timeout=600,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "tests" / "data" / "tiny-cpu-suite.yaml"
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]

@@ -18,9 +18,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.test_workflow import workdir_for
+from tests.workflow.test_workflow import workdir_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SLURM = ROOT / "configs" / "profiles" / "slurm"
 LOCAL = ROOT / "configs" / "profiles" / "local"
 # Methods whose presets declare no GPU (`resources: {gpu: 0, mem_mb: 4000}`) among the paper

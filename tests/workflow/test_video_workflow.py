@@ -11,18 +11,17 @@ import pytest
 from benchmark.cameras import load_camera_path
 from benchmark.cameras.paths import make_camera_path
 from benchmark.config.suites import load_suite
-from benchmark.sources.scenes import load_scene_view, make_scene_camera, prepare_synthetic_scene
+from benchmark.sources.scenes import load_scene_view, make_scene_camera
 from benchmark.sources.videos import InputVideo, compose_camera, load_video, prepare_synthetic_video
-from tests.test_workflow import ROOT, _snakemake
+from tests.workflow.test_workflow import ROOT, _snakemake
 
 TINY_VIDEO = ROOT / "tests" / "data" / "tiny-video-suite.yaml"
 
 
 @pytest.fixture(scope="module")
-def scene(tmp_path_factory):
+def scene(prepared_scene):
     suite = load_suite(TINY_VIDEO)
-    folder = prepare_synthetic_scene(suite, "room00", tmp_path_factory.mktemp("scene"))
-    return suite, load_scene_view(folder)
+    return suite, load_scene_view(prepared_scene(TINY_VIDEO.name, "room00"))
 
 
 def test_offsets_compose_with_the_video_cameras(scene, tmp_path):
