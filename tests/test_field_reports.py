@@ -8,9 +8,11 @@ and method kinds (1-5, 8) are in tests/test_reliability.py and tests/benchmark/s
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -29,10 +31,16 @@ TINY = ROOT / "tests" / "data" / "tiny-suite.yaml"
 
 
 def _snakemake(*args: str) -> subprocess.CompletedProcess:
+    """The workflow from a fresh temporary working directory (nothing lands in the checkout,
+    and no results folder is created before the workflow checks it); the checkout is on the
+    jobs' PYTHONPATH for this module's test adapters."""
     exe = shutil.which("snakemake") or str(Path(sys.executable).parent / "snakemake")
+    workdir = tempfile.mkdtemp(prefix="trajbench-snakemake-")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     return subprocess.run(
-        [exe, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(ROOT), *args],
-        cwd=ROOT, capture_output=True, text=True,
+        [exe, "--snakefile", str(ROOT / "Snakefile"), "--directory", workdir, *args],
+        cwd=ROOT, capture_output=True, text=True, env=env,
     )
 
 
@@ -114,6 +122,7 @@ def test_config_values_that_do_not_convert_are_still_refused(entry, fragment):
     assert fragment in str(info.value)
 
 
+@pytest.mark.workflow
 def test_workflow_accepts_nested_config_values_from_the_command_line(tmp_path):
     """The field report's two command lines plan (dry run) with both seeds and 2 threads."""
     suite = _tiny_suite(tmp_path)
@@ -134,6 +143,7 @@ def test_results_folder_snakemake_cannot_use_is_refused(results):
         check_results_folder(results)
 
 
+@pytest.mark.workflow
 def test_results_folder_with_braces_is_refused_before_any_job(tmp_path):
     out = _snakemake("-n", "--config", f"suite={_tiny_suite(tmp_path)}",
                      f"results={tmp_path / 'out {x}'}")
@@ -154,6 +164,7 @@ def _words(command: str) -> list[str]:
 
 @pytest.mark.parametrize("suite_file", ["tiny-suite.yaml", "tiny-video-suite.yaml",
                                         "tiny-editing-suite.yaml"])
+@pytest.mark.workflow
 def test_every_path_in_every_shell_command_is_one_word(tmp_path, suite_file):
     """Field report 6, every rule: planned with a results folder and a suite file whose
     paths hold a space and a quote, each shell command keeps each path as one word."""
@@ -175,6 +186,7 @@ def test_every_path_in_every_shell_command_is_one_word(tmp_path, suite_file):
 
 
 @pytest.mark.slow  # ~2 min; every command's quoting is checked by the dry run above
+@pytest.mark.workflow
 def test_workflow_with_spaces_and_quotes_in_every_path_runs_and_writes_only_there(tmp_path):
     """Field report 6: results folder and suite file with a space (and a quote): the tiny
     suite (gt_render only) runs to its tables, and nothing is written outside the results
@@ -204,6 +216,7 @@ def test_scene_name_that_run_folders_cannot_hold_is_refused_by_the_schema(tmp_pa
     assert "scenes/0/name" in message and "no '__'" in message
 
 
+@pytest.mark.workflow
 def test_workflow_refuses_a_scene_named_with_double_underscore_at_parse_time(tmp_path):
     out = _snakemake("-n", "--config", f"suite={_tiny_suite(tmp_path, 'living__room')}",
                      f"results={tmp_path / 'r'}")

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -982,6 +984,7 @@ def test_config_with_an_unknown_key_is_a_clear_error():
         validate("config", {"suite": "smoke", "method": ["gt_render"]}, "workflow config")
 
 
+@pytest.mark.workflow
 def test_check_method_with_an_unknown_method_is_a_clear_error(capsys):
     from benchmark.cli import main
 
@@ -990,13 +993,20 @@ def test_check_method_with_an_unknown_method_is_a_clear_error(capsys):
 
 
 def _snakemake(*args: str) -> subprocess.CompletedProcess:
+    """The workflow from a fresh temporary working directory (nothing lands in the checkout,
+    and no results folder is created before the workflow checks it); the checkout is on the
+    jobs' PYTHONPATH for this module's test adapters."""
     exe = shutil.which("snakemake") or str(Path(sys.executable).parent / "snakemake")
+    workdir = tempfile.mkdtemp(prefix="trajbench-snakemake-")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     return subprocess.run(
-        [exe, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(ROOT), *args],
-        cwd=ROOT, capture_output=True, text=True,
+        [exe, "--snakefile", str(ROOT / "Snakefile"), "--directory", workdir, *args],
+        cwd=ROOT, capture_output=True, text=True, env=env,
     )
 
 
+@pytest.mark.workflow
 def test_workflow_config_with_an_unknown_method_is_refused_before_running(world, tmp_path):
     out = _snakemake("-n", "--config", f"suite={world.suite_file}", f"results={tmp_path}",
                      "methods=[gt_rendr]")
@@ -1008,6 +1018,7 @@ def test_workflow_config_with_an_unknown_method_is_refused_before_running(world,
 # ------------------------------------------------------------------ nothing else is lost
 
 
+@pytest.mark.workflow
 def test_workflow_with_a_method_that_raises_keeps_every_other_result(world, tmp_path):
     """Default Snakemake options (no --keep-going): the broken method's runs are recorded
     failures, gt_render's are scored, and the tables list both. The scene and camera files

@@ -13,6 +13,7 @@ from tests.workflow.test_workflow import ROOT, _snakemake
 
 @pytest.mark.slow
 @pytest.mark.workflow
+@pytest.mark.workflow
 def test_smoke_suite_meets_the_known_answers(tmp_path):
     out = _snakemake("--cores", "2", "--config", f"results={tmp_path}", cwd=ROOT)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

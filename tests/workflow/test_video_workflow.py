@@ -40,6 +40,7 @@ def test_offsets_compose_with_the_video_cameras(scene, tmp_path):
                                atol=1e-9)
 
 
+@pytest.mark.workflow
 def test_synthetic_input_video_is_the_scene_along_its_path(scene, tmp_path):
     suite, view = scene
     prepare_synthetic_video(suite, view, "room00", 5, tmp_path / "video")
@@ -107,6 +108,7 @@ def test_depth_warp_reshoots_each_video_frame(video_results):
     ("paper-video", ["fetch_image", "video", "camera", "generate"]),
     ("synthetic-video", ["video", "camera", "generate", "reference"]),
 ])
+@pytest.mark.workflow
 def test_video_suites_dry_run(tmp_path, suite, rules):
     out = _snakemake("-n", "--config", f"suite={suite}", f"results={tmp_path}", cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]

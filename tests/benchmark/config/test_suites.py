@@ -59,12 +59,11 @@ def test_shipped_suites_load():
     assert len(paper.scenes) == 23 and len(paper.cameras) == 10
 
 
+@pytest.mark.workflow
 def test_motionctrl_scale_suite_dry_run_counts_its_jobs(tmp_path):
     """motionctrl-scale: 5 paper images x 3 paths x 4 translation scales at 14 frames = 60
     clips; each preset differs from `motionctrl` (scale 4) only in translation_scale."""
     import subprocess
-    import sys
-    from pathlib import Path
 
     from benchmark.stages.generate import load_preset
 
@@ -77,10 +76,11 @@ def test_motionctrl_scale_suite_dry_run_counts_its_jobs(tmp_path):
         preset = load_preset(name)
         assert preset["adapter"] == "motionctrl"
         assert preset["args"] == {**base["args"], "translation_scale": scale}
-    root = Path(__file__).resolve().parents[3]
+    from tests.workflow.test_workflow import snakemake_command  # a test module, for one test
+
     out = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--config", "suite=motionctrl-scale",
-         f"results={tmp_path}"], cwd=root, capture_output=True, text=True, timeout=600,
+        snakemake_command("-n", "--config", "suite=motionctrl-scale", f"results={tmp_path}"),
+        capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     stats = out.stdout[out.stdout.index("Job stats"):].split("\n\n")[0]

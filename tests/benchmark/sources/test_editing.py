@@ -30,6 +30,7 @@ TINY_EDIT = ROOT / "tests" / "data" / "tiny-editing-suite.yaml"
 # ----------------------------------------------------------------------------- the edit
 
 
+@pytest.mark.workflow
 def test_recolour_rotates_hue_and_applies_gain():
     red = np.zeros((2, 2, 3), np.uint8)
     red[..., 0] = 200
@@ -243,6 +244,7 @@ def test_editing_suite_validation(tmp_path):
     assert load_suite("synthetic-editing").is_editing
 
 
+@pytest.mark.workflow
 def test_synthetic_editing_suite_dry_run(tmp_path):
     out = _snakemake("-n", "--config", "suite=synthetic-editing", f"results={tmp_path}",
                      cwd=ROOT)

@@ -248,6 +248,7 @@ def test_real_edit_generates_and_scores_without_an_exact_video(tmp_path):
 # ----------------------------------------------------------------------------- workflow
 
 
+@pytest.mark.workflow
 def test_paper_editing_suite_dry_run(tmp_path):
     out = _snakemake("-n", "--config", "suite=paper-editing", f"results={tmp_path}", cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
