@@ -63,6 +63,20 @@ def _traj(c2w: np.ndarray, frame_ids: Sequence[int]) -> PoseTrajectory3D:
     )
 
 
+def rpe_rotation_deg(ref: PoseTrajectory3D, est: PoseTrajectory3D) -> float:
+    """RPE rotation (deg): evo's RMSE of consecutive-frame relative rotation angles, without
+    alignment (relative rotations do not depend on it). Raises evo's GeometryException."""
+    return rpe(
+        ref,
+        est,
+        PoseRelation.rotation_angle_deg,
+        delta=1,
+        delta_unit=Unit.frames,
+        align=False,
+        all_pairs=False,
+    ).stats["rmse"]
+
+
 def _degenerate_path(positions: np.ndarray) -> str | None:
     """'static' / 'collinear' when camera centres (N, 3) make Sim(3) alignment degenerate.
 
@@ -145,15 +159,7 @@ def camera_pose_errors(
         # Pure rotation: no translation to align, so ATE and RPE trans are undefined (never
         # a number); relative rotations do not depend on any alignment and are still scored.
         try:
-            rot = rpe(
-                copy.deepcopy(ref),
-                copy.deepcopy(est),
-                PoseRelation.rotation_angle_deg,
-                delta=1,
-                delta_unit=Unit.frames,
-                align=False,
-                all_pairs=False,
-            ).stats["rmse"]
+            rot = rpe_rotation_deg(copy.deepcopy(ref), copy.deepcopy(est))
         except GeometryException as exc:
             return failed(f"evo: {exc}")
         return PoseErrors(
@@ -234,15 +240,7 @@ def rotation_only_errors(
     if reason is not None:
         return PoseErrors("failed", reason, None, None, None, num_frames, n, n / max(num_frames, 1))
     try:
-        rot = rpe(
-            _traj(gt_c2w, ids),
-            _traj(est_c2w, ids),
-            PoseRelation.rotation_angle_deg,
-            delta=1,
-            delta_unit=Unit.frames,
-            align=False,
-            all_pairs=False,
-        ).stats["rmse"]
+        rot = rpe_rotation_deg(_traj(gt_c2w, ids), _traj(est_c2w, ids))
     except GeometryException as exc:
         return PoseErrors("failed", f"evo: {exc}", None, None, None, num_frames, n, n / num_frames)
     if _degenerate_path(gt_c2w[:, :3, 3]) == "static":
