@@ -103,12 +103,40 @@ def test_reference_methods_rank_as_the_truth_says(tiny_results):
     assert "static" in table and "2/2" in table  # static failed on both clips
 
 
-def test_dry_run_of_the_paper_image_suite_plans_every_method_at_its_settings(tmp_path):
+# Reports, when the interpreter exits, which heavy modules parsing the workflow loaded.
+_REPORT_IMPORTS = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('LOADED', sorted(m for m in ('torch', 'torchvision', "
+    "'diffusers', 'torchmetrics') if m in sys.modules)))\n"
+    "from snakemake.cli import main\n"
+    "sys.argv = ['snakemake', *sys.argv[1:]]\n"
+    "main()\n"
+)
+
+
+def dry_run_reporting_imports(suite: str, results: Path) -> subprocess.CompletedProcess:
+    """`snakemake -n` of ``suite`` in one process that prints, at exit, which heavy modules
+    parsing the workflow loaded (``LOADED [...]``)."""
+    cmd = snakemake_command("-n", "--config", f"suite={suite}", f"results={results}")
+    return subprocess.run([sys.executable, "-c", _REPORT_IMPORTS, *cmd[1:]], cwd=results,
+                          capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def paper_image_dry_run(tmp_path_factory) -> subprocess.CompletedProcess:
+    """One dry run of the 9,726-job paper-image-230 suite (about a minute of parsing and DAG
+    building), shared by the plan test and the no-torch test."""
+    return dry_run_reporting_imports("paper-image-230", tmp_path_factory.mktemp("paper"))
+
+
+def test_dry_run_of_the_paper_image_suite_plans_every_method_at_its_settings(
+    paper_image_dry_run,
+):
     """Table 1's layout: each baseline at its native frame count, trajattn at all three."""
     import collections
     import re
 
-    out = _snakemake("-n", "--config", "suite=paper-image-230", f"results={tmp_path}", cwd=ROOT)
+    out = paper_image_dry_run
     assert out.returncode == 0, out.stderr[-3000:]
     assert "fetch_image" in out.stdout
     jobs = collections.Counter(
@@ -131,24 +159,14 @@ def test_dry_run_of_the_paper_image_suite_plans_every_method_at_its_settings(tmp
     assert "paper_table1.md" in out.stdout and "paper_table3.md" in out.stdout
 
 
-# Reports, when the interpreter exits, which heavy modules parsing the workflow loaded.
-_REPORT_IMPORTS = (
-    "import atexit, sys\n"
-    "atexit.register(lambda: print('LOADED', sorted(m for m in ('torch', 'torchvision', "
-    "'diffusers', 'torchmetrics') if m in sys.modules)))\n"
-    "from snakemake.cli import main\n"
-    "sys.argv = ['snakemake', *sys.argv[1:]]\n"
-    "main()\n"
-)
-
-
 @pytest.mark.parametrize("suite", [str(TINY), "paper-image-230", "synthetic-editing"])
-def test_dry_run_imports_no_torch(tmp_path, suite):
+def test_dry_run_imports_no_torch(tmp_path, suite, request):
     """`snakemake -n` parses the Snakefile, its rules and the modules they import in one
     process: none of them may load torch (seconds and hundreds of MB per parse)."""
-    cmd = snakemake_command("-n", "--config", f"suite={suite}", f"results={tmp_path}")
-    out = subprocess.run([sys.executable, "-c", _REPORT_IMPORTS, *cmd[1:]], cwd=tmp_path,
-                         capture_output=True, text=True)
+    if suite == "paper-image-230":
+        out = request.getfixturevalue("paper_image_dry_run")
+    else:
+        out = dry_run_reporting_imports(suite, tmp_path)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "This was a dry-run" in out.stdout + out.stderr  # the workflow was really parsed
     assert "LOADED []" in out.stdout, out.stdout[-500:]
@@ -162,27 +180,43 @@ def test_second_run_has_nothing_to_do(tiny_results):
     assert "Nothing to be done" in out.stdout + out.stderr
 
 
-def test_killed_run_resumes_and_gives_the_same_tables(tiny_results, tmp_path):
-    """SIGKILL the whole workflow midway, run again: it completes with identical tables."""
+def test_killed_run_resumes_and_gives_the_same_results(tiny_results, tmp_path):
+    """SIGKILL the whole workflow midway, run again: it completes, and every run's metrics are
+    byte-identical to the uninterrupted run's. A subset of the tiny suite (same name, scene and
+    size; one camera, the weight-free methods) keeps this to one short run: its runs are the
+    tiny suite's runs, so the module's full run is the reference."""
     import os
     import signal
     import time
 
-    cmd = snakemake_command("--cores", "2", "--config", f"suite={TINY}", f"results={tmp_path}")
+    import yaml
+
+    spec = yaml.safe_load(TINY.read_text())
+    spec["cameras"] = spec["cameras"][:1]
+    spec["methods"] = ["gt_render", "depth_warp", "static"]
+    suite = tmp_path / "tiny-subset.yaml"
+    suite.write_text(yaml.safe_dump(spec))
+    results = tmp_path / "results"
+    cmd = snakemake_command("--cores", "2", "--config", f"suite={suite}", f"results={results}")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
     # Kill once some runs have finished generating but before the tables exist.
-    while time.time() < deadline and not list(tmp_path.glob("tiny/*/f8/*/seed0/poses.json")):
-        time.sleep(0.5)
+    while time.time() < deadline and not list(results.glob("tiny/*/f8/*/seed0/poses.json")):
+        time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (tmp_path / "tiny" / "tables" / "table1.md").exists()
-    out = _snakemake("--cores", "2", "--config", f"suite={TINY}", f"results={tmp_path}",
+    assert not (results / "tiny" / "tables" / "table1.md").exists()
+    assert len(list(results.glob("tiny/*/f8/*/seed0/metrics.json"))) < len(spec["methods"])
+    out = _snakemake("--cores", "2", "--config", f"suite={suite}", f"results={results}",
                      cwd=ROOT)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    for name in ["tables/table1.csv", "tables/table1.md"]:
-        assert (tmp_path / "tiny" / name).read_text() == (tiny_results / name).read_text()
+    assert (results / "tiny" / "tables" / "table1.md").exists()
+    resumed = sorted(results.glob("tiny/*/f8/*/seed0/metrics.json"))
+    assert len(resumed) == len(spec["methods"])
+    for path in resumed:
+        reference = tiny_results / path.relative_to(results / "tiny")
+        assert path.read_bytes() == reference.read_bytes(), path
 
 
 def test_dry_run_honours_per_method_frame_counts(tmp_path):
