@@ -20,7 +20,6 @@ from benchmark.cameras import CameraFileError, save_camera_path, save_unavailabl
 from benchmark.config.suites import load_suite
 from benchmark.io import atomic_write_text
 from benchmark.sources.scenes import load_scene_view, make_scene_camera, prepare_synthetic_scene
-from benchmark.stages.weights import fetch_weights
 from methods import REGISTRY, UnknownMethodError, get_method_class, preset_file
 
 
@@ -168,6 +167,9 @@ def _cmd_fid(args: argparse.Namespace) -> int:
 
 
 def _cmd_fetch_weights(args: argparse.Namespace) -> int:
+    """Download the named weights into their caches (or say they are there)."""
+    # lazy: the weights stage loads the FID stage and evo (0.5 s), which no other command needs
+    from benchmark.stages.weights import fetch_weights
 
     for line in fetch_weights(args.names):
         print(line)
