@@ -136,7 +136,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 def _cmd_render_reference(args: argparse.Namespace) -> int:
-    from benchmark.stages.score import render_reference  # lazy: evo, trackers
+    from benchmark.stages.reference import render_reference  # lazy: the renderer (torch)
 
     render_reference(args.scene_dir, args.camera_file, args.out, args.edit_dir)
     return 0

@@ -1056,7 +1056,7 @@ def test_reference_render_of_a_broken_camera_file_is_recorded(tmp_path):
     """The reference job records why there is no render, and scoring then says so."""
     from benchmark.config.suites import load_suite
     from benchmark.sources.scenes import prepare_synthetic_scene
-    from benchmark.stages.score import render_reference
+    from benchmark.stages.reference import render_reference
 
     scene = prepare_synthetic_scene(load_suite(ROOT / "tests" / "data" / "tiny-video-suite.yaml"),
                                     "room00", tmp_path / "scene")

@@ -57,6 +57,12 @@ def edited_scene(scene: Any, recolour: Recolour) -> Any:
     # torch (synthetic rendering): imported here, so loading an edit (score) stays torch-free
     from benchmark.sources.synthetic import SyntheticScene
 
+    if type(scene)._shade is not SyntheticScene._shade:
+        raise ValueError(
+            f"recolouring edits support scenes with the rooms' shading only; a "
+            f"{type(scene).__name__} shades by view, which the edited scene would not carry over"
+        )
+
     class EditedScene(SyntheticScene):
         """A synthetic scene whose selected surfaces have recoloured textures."""
 
@@ -71,8 +77,13 @@ def edited_scene(scene: Any, recolour: Recolour) -> Any:
             return edited_scene, (scene, recolour)
 
         def texture(self, m: int) -> np.ndarray:
-            texture = super().texture(m)
+            texture = scene.texture(m)  # the original scene's own (its family's) texture
             return self.recolour.apply(texture) if m in self.edited else texture
+
+        def base_textures(self) -> list[np.ndarray]:
+            # the original's textures (from its texture cache when it has one), recoloured
+            return [self.recolour.apply(t) if m in self.edited else t
+                    for m, t in enumerate(scene.base_textures())]
 
     out = EditedScene()
     if not out.edited:

@@ -3,8 +3,10 @@
 For each scene ``results/{suite}/scenes/{scene}/`` holds ``image.png`` (the conditioning view),
 ``depth.npy`` (its z-depth, float32), ``view.json`` (the view's K, size and world-to-camera)
 and, for synthetic scenes, ``scene.json`` (the generator spec: the scene can be rebuilt and
-rendered exactly). Camera paths go to ``results/{suite}/cameras/f{F}/{scene}/{camera}.json``:
-they depend on the scene (its base pose, and its median depth that scales the motion).
+rendered exactly) and ``textures.npz`` (its generated textures: a cache keyed by a fingerprint
+of the scene and the texture code, which later renders read instead of generating them again).
+Camera paths go to ``results/{suite}/cameras/f{F}/{scene}/{camera}.json``: they depend on the
+scene (its base pose, and its median depth that scales the motion).
 """
 
 from __future__ import annotations
@@ -40,21 +42,28 @@ class SceneView:
     depth: np.ndarray | None
     view: CameraPath  # one frame: K, size, world-to-camera of the conditioning view
     spec: dict[str, Any] | None  # synthetic generator spec, else None
+    folder: Path | None = None  # where it was read from (its texture cache lives there)
 
     def synthetic_scene(self) -> Any:
-        """The rebuilt synthetic scene (None for real images)."""
+        """The rebuilt synthetic scene (None for real images), reading its textures from the
+        folder's texture cache when that is valid."""
         if self.spec is None:
             return None
         # torch (the synthetic renderer): imported on use, so reading a view stays light
-        from benchmark.sources.synthetic_hard import make_family_scene
+        from benchmark.sources.synthetic.texture_cache import TEXTURE_CACHE  # torch
+        from benchmark.sources.synthetic_hard import make_family_scene  # torch
 
-        return make_family_scene(self.spec)
+        scene = make_family_scene(self.spec)
+        if self.folder is not None:
+            scene.use_texture_cache(self.folder / TEXTURE_CACHE)
+        return scene
 
 
 def prepare_synthetic_scene(suite: Suite, name: str, out_dir: str | Path) -> Path:
     """Build the synthetic scene ``name`` of ``suite`` and write its conditioning view."""
     # torch (the synthetic renderer): imported on use, so real-image suites never load it
     from benchmark.sources.synthetic import SceneSpec, make_scene, render
+    from benchmark.sources.synthetic.texture_cache import TEXTURE_CACHE, save_textures  # torch
 
     entry = suite.scene(name)
     if entry.get("family", "rooms") == "hard":  # benchmark.sources.synthetic_hard
@@ -73,6 +82,7 @@ def prepare_synthetic_scene(suite: Suite, name: str, out_dir: str | Path) -> Pat
     write_npy(out / "depth.npy", depth.astype(np.float32))
     view = CameraPath(K=K, w2c=scene.base_w2c[None], width=width, height=height, name=name)
     atomic_write_text(out / "scene.json", json.dumps(spec.to_dict(), indent=1))
+    save_textures(scene, out / TEXTURE_CACHE)  # every later render of the scene reads them
     atomic_write_text(out / "view.json", json.dumps(camera_path_to_dict(view), indent=1))
     return out
 
@@ -99,7 +109,7 @@ def load_scene_view(scene_dir: str | Path) -> SceneView:
     spec = None
     if (folder / "scene.json").exists():
         spec = json.loads((folder / "scene.json").read_text())
-    return SceneView(image=image, depth=depth, view=view, spec=spec)
+    return SceneView(image=image, depth=depth, view=view, spec=spec, folder=folder)
 
 
 def median_depth(depth: np.ndarray) -> float:

@@ -96,6 +96,9 @@ class HardScene(SyntheticScene):
         self.styles = styles
         self._gloss = torch.tensor(gloss, dtype=torch.float32)
 
+    def _texture_recipe(self) -> Any:
+        return self.hard_spec.to_dict()  # styles and contrast derive from it
+
     def texture(self, m: int) -> np.ndarray:
         """Hard texture of rectangle m (seeded by the scene seed and m)."""
         w, h = self.texture_sizes()[m]

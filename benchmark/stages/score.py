@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.cameras import CameraFileError, load_camera_path
-from benchmark.io import atomic_write_text, read_frames, write_frames
+from benchmark.io import atomic_write_text, read_frames
 from benchmark.metrics import (
     camera_pose_errors,
     cami2v_errors,
@@ -36,7 +36,6 @@ from benchmark.metrics import (
     rotation_only_errors,
 )
 from benchmark.sfm.records import load_poses  # the record alone: no COLMAP, OpenCV or PIL
-from benchmark.sources.scenes import load_scene_view
 from benchmark.sources.videos import load_video
 
 #: Weight-free tracker of the track scores (:func:`trajattn.tracking.make_tracker`).
@@ -72,8 +71,9 @@ def score_run(
     """Score one run folder (meta.json, poses.json, frames/) and write metrics.json.
 
     ``reference_dir`` holds the exact render of the path (synthetic suites, see
-    :func:`render_reference`); without it no fidelity metric is computed. ``video_dir`` and
-    ``edit_dir`` (editing clips: the original video and the edit) add the editing scores."""
+    :func:`benchmark.stages.reference.render_reference`); without it no fidelity metric is
+    computed. ``video_dir`` and ``edit_dir`` (editing clips: the original video and the
+    edit) add the editing scores."""
     run = Path(run_dir)
     meta = json.loads((run / "meta.json").read_text())
     out: dict[str, Any] = {
@@ -212,36 +212,6 @@ def editing_scores(run: Path, video_dir: str | Path, edit_dir: str | Path) -> di
         "track_tracker": TRACKER,
         "track_stride": EDIT_TRACK_STRIDE,
     }
-
-
-def render_reference(
-    scene_dir: str | Path,
-    camera_file: str | Path,
-    out_dir: str | Path,
-    edit_dir: str | Path | None = None,
-) -> Path:
-    """Render the synthetic scene of ``scene_dir`` (edited by ``edit_dir``'s recipe when
-    given: the exact edited video of an editing clip) along the path into ``out_dir/*.png``;
-    an unreadable camera file leaves ``out_dir/reason.txt`` instead of frames."""
-    # the renderer needs torch: loaded only by the reference rule, never by score jobs
-    from benchmark.sources.synthetic import render_frames
-
-    if edit_dir is not None:
-        from benchmark.sources.editing import load_edited_scene  # cv2 (editing runs only)
-
-        scene = load_edited_scene(scene_dir, edit_dir)
-    else:
-        scene = load_scene_view(scene_dir).synthetic_scene()
-    if scene is None:
-        raise ValueError(f"{scene_dir} is not a synthetic scene: no reference render exists")
-    try:
-        camera = load_camera_path(camera_file)
-    except (CameraFileError, OSError) as exc:  # recorded: scoring then reports no reference
-        atomic_write_text(Path(out_dir) / "reason.txt", f"no reference render: {exc}\n")
-        return Path(out_dir)
-    frames, _ = render_frames(scene, camera.K, camera.w2c, camera.width, camera.height)
-    write_frames(out_dir, frames)
-    return Path(out_dir)
 
 
 def _fidelity(run: Path, camera: Any, reference_dir: Path) -> dict[str, Any]:

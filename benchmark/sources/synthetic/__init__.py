@@ -48,7 +48,8 @@ from benchmark.sources.synthetic.geometry import _INPLANE as _INPLANE
 from benchmark.sources.synthetic.geometry import Rect, box_rects, room_rects
 from benchmark.sources.synthetic.layout import make_scene
 from benchmark.sources.synthetic.render import cast_rays, render, render_depth, render_frames
-from benchmark.sources.synthetic.scene import SceneSpec, SyntheticScene
+from benchmark.sources.synthetic.scene import SyntheticScene
+from benchmark.sources.synthetic.spec import SceneSpec
 from benchmark.sources.synthetic.textures import _value_noise as _value_noise
 from benchmark.sources.synthetic.textures import make_texture as make_texture
 

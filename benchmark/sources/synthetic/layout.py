@@ -17,7 +17,8 @@ from benchmark.sources.synthetic.camera import (
     look_w2c,
 )
 from benchmark.sources.synthetic.geometry import Rect, _rect, box_rects, room_rects
-from benchmark.sources.synthetic.scene import SceneSpec, SyntheticScene
+from benchmark.sources.synthetic.scene import SyntheticScene
+from benchmark.sources.synthetic.spec import SceneSpec
 
 
 def _aabb_point_distance(lo: np.ndarray, hi: np.ndarray, p: np.ndarray) -> float:

@@ -1,5 +1,5 @@
-"""The synthetic scene: its JSON-able recipe (:class:`SceneSpec`) and :class:`SyntheticScene`,
-which owns the rectangles, their textures and the tracing / shading passes."""
+"""The synthetic scene: :class:`SyntheticScene` owns the rectangles, their textures and the
+tracing / shading passes (its JSON-able recipe, :class:`SceneSpec`, is in ``spec.py``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextlib
 import math
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,8 @@ from benchmark.sources.synthetic.camera import (
     _Camera,
 )
 from benchmark.sources.synthetic.geometry import _BOUND_TOL, _INPLANE, Rect
+from benchmark.sources.synthetic.spec import SceneSpec
+from benchmark.sources.synthetic.texture_cache import read_texture_cache
 from benchmark.sources.synthetic.textures import (
     _Atlas,
     _build_atlas,
@@ -49,51 +51,6 @@ def _torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
-
-
-@dataclass
-class SceneSpec:
-    """JSON-able recipe of a procedural scene; :func:`make_scene` is deterministic in it.
-
-    Args:
-        seed: seeds every random choice (layout, base camera, textures).
-        num_boxes: axis-aligned boxes standing on the floor in front of the base camera.
-        num_billboards: vertical textured quads floating at different depths.
-        max_yaw_deg: base camera yaw is uniform in +-this.
-        tilt_deg: base camera downward tilt is uniform in this [min, max].
-        min_clearance: no object comes closer than this (scene units = base median depth)
-            to the base camera centre, leaving room for camera paths around it.
-        objects_in_view: every object lies wholly inside the base view (canonical FOV), so
-            depth-based trajectories from the base view know every object that can occlude.
-        texels_per_pixel: texture density relative to a canonical 1024-px-wide base view.
-        max_texture_size: cap on a texture's long side (pixels).
-    """
-
-    seed: int = 0
-    num_boxes: int = 5
-    num_billboards: int = 4
-    max_yaw_deg: float = 10.0
-    tilt_deg: tuple[float, float] = (8.0, 16.0)
-    min_clearance: float = 0.65
-    objects_in_view: bool = True
-    texels_per_pixel: float = 1.0
-    max_texture_size: int = 2048
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["tilt_deg"] = list(self.tilt_deg)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SceneSpec:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown SceneSpec keys: {sorted(unknown)}")
-        kw = dict(d)
-        if "tilt_deg" in kw:
-            kw["tilt_deg"] = tuple(float(v) for v in kw["tilt_deg"])
-        return cls(**kw)
 
 
 class SyntheticScene:
@@ -142,10 +99,11 @@ class SyntheticScene:
         self._corners = [r.corners() for r in self.rects]
         self._atlas: _Atlas | None = None
         self._tex_sizes: list[tuple[int, int]] | None = None
+        self._texture_cache: Path | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_atlas"] = None  # regenerated on demand (deterministic)
+        state["_atlas"] = None  # rebuilt on demand (deterministic)
         return state
 
     # ---- properties -------------------------------------------------------------------------
@@ -244,15 +202,34 @@ class SyntheticScene:
         w, h = self.texture_sizes()[m]
         return make_texture(np.random.default_rng([self.seed, m, 7411]), w, h)
 
-    def atlas(self) -> _Atlas:
-        """All textures with their mip levels (generated on first use, in 2 threads; each
+    def base_textures(self) -> list[np.ndarray]:
+        """Every rectangle's texture (level 0), read from the texture cache when one is
+        attached and valid (:meth:`use_texture_cache`), else generated in 2 threads (each
         texture has its own generator, so the result does not depend on scheduling)."""
+        cached = None if self._texture_cache is None else read_texture_cache(self,
+                                                                             self._texture_cache)
+        if cached is not None:
+            return cached
+        self.texture_sizes()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return list(pool.map(self.texture, range(len(self.rects))))
+
+    def atlas(self) -> _Atlas:
+        """All textures with their mip levels (built on first use)."""
         if self._atlas is None:
-            self.texture_sizes()
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                textures = list(pool.map(self.texture, range(len(self.rects))))
-            self._atlas = _build_atlas(textures)
+            self._atlas = _build_atlas(self.base_textures())
         return self._atlas
+
+    # ---- texture cache (benchmark.sources.synthetic.texture_cache) ---------------------------
+
+    def _texture_recipe(self) -> Any:
+        """JSON-able inputs of :meth:`texture` beyond seed and size (subclasses extend it)."""
+        return self.spec.to_dict() if self.spec is not None else None
+
+    def use_texture_cache(self, path: str | Path) -> None:
+        """Read textures from ``path`` (written by ``texture_cache.save_textures``) when it
+        exists and its fingerprint matches; otherwise they are generated as usual."""
+        self._texture_cache = Path(path)
 
     # ---- tracing ----------------------------------------------------------------------------
 
