@@ -187,7 +187,8 @@ def _cmd_aggregate(args: argparse.Namespace) -> int:
     from benchmark.reporting.report import aggregate_suite  # lazy: pandas, matplotlib
 
     aggregate_suite(
-        args.results, args.out, args.title or Path(args.results).name, args.metrics, args.table
+        args.results, args.out, args.title or Path(args.results).name, args.metrics, args.table,
+        workers=args.threads,
     )
     return 0
 
@@ -331,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", choices=["table1", "table2", "table_edit"], default="table1",
                    help="table1: image camera control; table2: video camera control; "
                    "table_edit: first-frame-guided editing")
+    p.add_argument("--threads", type=int, default=1,
+                   help="processes drawing the per-clip trajectory plots")
     p.add_argument("metrics", nargs="*", type=Path, help="metrics.json files (default: all)")
     p.set_defaults(func=_cmd_aggregate)
 

@@ -44,9 +44,10 @@ rule aggregate:
         R + "/logs/aggregate.log",
     benchmark:
         BENCH + "/aggregate/run.tsv"
+    threads: workflow.cores  # the last job: its per-clip trajectory plots are drawn in parallel
     shell:
         "{TRAJBENCH} aggregate --results {R:q} --out {R:q} --title 'trajbench: {SUITE.name}' "
-        "--table {TASK.table} "
+        "--table {TASK.table} --threads {threads} "
         "> {log:q} 2>&1"
 
 

@@ -72,6 +72,25 @@ def test_workflow_writes_tables_plots_and_one_row_per_run(tiny_results):
     assert len(trajectories) == 2
 
 
+def test_aggregate_writes_the_same_files_with_one_or_several_plot_workers(tiny_results,
+                                                                           tmp_path):
+    """The aggregate job draws its per-clip plots in a process pool (as many workers as the
+    job's threads): tables, metrics.csv and every PNG are byte-identical to a serial run's."""
+    from benchmark.reporting.report import aggregate_suite
+
+    for workers in (1, 2):
+        aggregate_suite(tiny_results, tmp_path / f"w{workers}", "trajbench: tiny",
+                        workers=workers)
+    files = ["metrics.csv", "tables/table1.md", "tables/summary.csv", "plots/errors.png"]
+    files += [str(p.relative_to(tiny_results))
+              for p in (tiny_results / "plots" / "trajectories").rglob("*.png")]
+    assert len(files) == 6
+    for name in files:
+        serial = (tmp_path / "w1" / name).read_bytes()
+        assert (tmp_path / "w2" / name).read_bytes() == serial, name
+        assert (tiny_results / name).read_bytes() == serial, name  # the workflow's own run
+
+
 def path_extent(camera_file: Path) -> float:
     """Largest distance between two ground-truth camera centres."""
     centres = load_camera_path(camera_file).centers

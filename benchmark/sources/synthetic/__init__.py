@@ -35,7 +35,9 @@ Renders run torch on one thread by default (``threads=1``): on a shared 2-core m
 2-thread team stalls badly whenever another job holds a core (see :func:`render`).
 Measured with ``python -m bench.render`` (2 cores, 1 thread): 25 frames at
 1024x576 in 13 s plus ~2 s of one-off texture generation per scene; 14 frames at 448x256
-in 2.0 s (1.4 s with ``threads=2`` on an idle machine).
+in 2.0 s (1.4 s with ``threads=2`` on an idle machine). A prepared scene folder keeps the
+generated textures (``textures.npz``, :mod:`benchmark.sources.synthetic.texture_cache`), so
+later processes that render it skip that step.
 """
 
 from __future__ import annotations
