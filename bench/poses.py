@@ -19,6 +19,7 @@ maximum ATE as % of the path extent (rotation-only paths: RPE rotation).
 from __future__ import annotations
 
 import argparse
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,10 @@ FULL = {"scenes": ["room00", "room01", "hard00", "hard01"],
 
 
 def variants(which: str) -> dict[str, PoseRecoveryConfig]:
+    """``main``: legacy and protocol; ``all``: every candidate; else labels
+    separated by ";" (ratios to legacy are printed only when it is among them)."""
     out = {"legacy": PoseRecoveryConfig.legacy(), "protocol": PoseRecoveryConfig()}
-    if which == "all":
+    if which != "main":
         out.update({
             "protocol, 2x upsampled SIFT": PoseRecoveryConfig(upsample_below=10_000),
             "protocol, 8192 features": PoseRecoveryConfig(max_num_features=8192),
@@ -50,8 +53,20 @@ def variants(which: str) -> dict[str, PoseRecoveryConfig]:
                                                           num_trials=3),
             "relaxed rules x2": PoseRecoveryConfig(init_rules="relaxed", num_trials=2),
             "protocol, 1 trial": PoseRecoveryConfig(num_trials=1),
+            "protocol, SIFT at 768 px": PoseRecoveryConfig(max_image_size=768),
+            "protocol, SIFT at 640 px": PoseRecoveryConfig(max_image_size=640),
+            "2048 features, BA x1.4": PoseRecoveryConfig(max_num_features=2048,
+                                                         ba_global_ratio=1.4),
+            "SIFT at 640 px, BA x1.4": PoseRecoveryConfig(max_image_size=640,
+                                                          ba_global_ratio=1.4),
         })
-    return out
+    if which in ("main", "all"):
+        return out
+    labels = [label.strip() for label in which.split(";")]
+    unknown = [label for label in labels if label not in out]
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}; known: {sorted(out)}")
+    return {label: out[label] for label in labels}
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -74,7 +89,8 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 scenes, 2 paths, 448x256x14")
-    parser.add_argument("--variants", choices=["main", "all"], default="main")
+    parser.add_argument("--variants", default="main",
+                        help='main, all, or variant labels separated by ";"')
     parser.add_argument("--scenes", help="comma-separated calibration-suite scene names")
     parser.add_argument("--cameras", help="comma-separated camera paths")
     parser.add_argument("--settings", help="e.g. 448x256x14,1024x576x25")
@@ -102,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
             for label, conf in configs.items():
                 rows = [evaluate(clip, conf, Path(tmp) / "work") for clip in clips]
                 results[label] = s = _summary(rows)
-                ratio = s["cpu"] / results["legacy"]["cpu"]
+                ratio = s["cpu"] / results["legacy"]["cpu"] if "legacy" in results else math.nan
                 print(f"{width}x{height}x{frames:<4d} {label:26s} {s['cpu']:6.2f} "
                       f"{s['extraction']:7.2f} {s['matching']:6.2f} {s['mapping']:6.2f} "
                       f"{ratio:8.2f} {s['failed']:>3d}/{s['n']:<2d} {s['flagged']:>4d}    "
