@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cameras", help="comma-separated camera paths")
     parser.add_argument("--settings", help="e.g. 448x256x14,1024x576x25")
     parser.add_argument("--cache", type=Path, help="folder for the rendered clips (reused)")
+    parser.add_argument("--per-clip", action="store_true",
+                        help="also print each clip's ATE, verdict and CPU seconds")
     args = parser.parse_args(argv)
     plan = dict(QUICK if args.quick else FULL)
     if args.scenes:
@@ -117,6 +119,12 @@ def main(argv: list[str] | None = None) -> None:
             results: dict[str, dict[str, Any]] = {}
             for label, conf in configs.items():
                 rows = [evaluate(clip, conf, Path(tmp) / "work") for clip in clips]
+                if args.per_clip:
+                    for r in rows:
+                        ate = "n/a" if r["ate_pct"] is None else f"{r['ate_pct']:.3f}%"
+                        print(f"    {label:26s} {r['scene']:8s} {r['camera']:34s} ATE {ate:>8s}"
+                              f" flagged {int(r['flagged'])} {r['score_status']:6s}"
+                              f" cpu {r['cpu_s']:6.2f} s", flush=True)
                 results[label] = s = _summary(rows)
                 ratio = s["cpu"] / results["legacy"]["cpu"] if "legacy" in results else math.nan
                 print(f"{width}x{height}x{frames:<4d} {label:26s} {s['cpu']:6.2f} "

@@ -283,6 +283,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--valid", type=float, default=0.8, help="fraction of valid points")
     parser.add_argument("--skip-block", action="store_true", help="Alg. 1 and 2 only")
     parser.add_argument("--block-only", action="store_true", help="the temporal block only")
+    parser.add_argument("--skip-official-block", action="store_true",
+                        help="block: attn1 alone vs with the branch only (the official-style "
+                        "block takes ~5x longer; ratios are then to attn1)")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -300,7 +303,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     groups = [] if args.block_only else [("Alg. 2 scatter-back", ALG2), ("Alg. 1 gather", ALG1)]
     if not args.skip_block:
-        groups.append(("temporal block fwd+bwd", BLOCK))
+        block = tuple(n for n in BLOCK if not (args.skip_official_block and n == "block-official"))
+        groups.append(("temporal block fwd+bwd", block))
     results = {}
     for _, names in groups:
         for name in names:
@@ -309,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(report(results, groups)))
     if not args.skip_block:
         attn1 = results["block-attn1"]
-        for name in BLOCK[2:]:
+        for name in groups[-1][1][2:]:
             wall, cpu = (results[name][k] / attn1[k] for k in ("seconds", "cpu_seconds"))
             print(f"  attn1 + branch ({name}) / attn1 alone: wall x{wall:.2f}, cpu x{cpu:.2f}")
 
