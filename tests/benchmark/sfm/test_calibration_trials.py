@@ -232,3 +232,81 @@ def test_a_wrong_model_all_same_rule_trials_agree_on_ends_flagged_or_consistent(
         assert result.init_rules == "relaxed"
     else:
         assert "unstable" in result.reason
+
+
+class _ScriptedColmap:
+    """Stands in for pycolmap in :func:`benchmark.sfm.mapping.run_trials`: mapping with
+    (rules, seed) returns the scripted model, or no model; records the calls."""
+
+    def __init__(self, script: dict[tuple[str, int], tuple[list[np.ndarray], float] | None]):
+        self.script, self.calls, self._seed = script, [], None
+
+    def set_random_seed(self, seed: int) -> None:
+        self._seed = seed
+
+    def incremental_mapping(self, database, image_dir, folder, options):
+        rules, seed = options
+        assert seed == self._seed
+        self.calls.append((rules, seed))
+        model = self.script.get((rules, seed))
+        return {} if model is None else {0: model}
+
+
+@pytest.fixture()
+def scripted_mapping(monkeypatch):
+    """run_trials on a scripted COLMAP: models are (w2c list, mean reprojection error)."""
+    monkeypatch.setattr(poses_mod, "mapper_options",
+                        lambda pycolmap, conf, seed, relaxed: ("relaxed" if relaxed
+                                                               else "default", seed))
+    monkeypatch.setattr(poses_mod, "largest_model", lambda recs: recs[0])
+
+    def frames_of(model, names):
+        w2c, reproj = model
+        return list(w2c), [reproj] * len(names), [400] * len(names), 4.0
+
+    monkeypatch.setattr(poses_mod, "frames_of", frames_of)
+
+    class Model(tuple):
+        def compute_mean_reprojection_error(self) -> float:
+            return self[1]
+
+        def num_points3D(self) -> int:
+            return 3000
+
+    def run(script, tmp_path, **conf):
+        colmap = _ScriptedColmap({k: None if v is None else Model(v) for k, v in script.items()})
+        names = [f"{f:05d}.png" for f in range(F)]
+        out = poses_mod.run_trials(colmap, tmp_path / "db", tmp_path, tmp_path / "models", names,
+                                   PoseRecoveryConfig(**conf), relaxed=False)
+        return colmap.calls, [trial for trial, _, _ in out]
+
+    return run
+
+
+def test_a_lone_model_gets_a_cross_check_trial_and_a_far_off_one_is_flagged(scripted_mapping,
+                                                                          tmp_path):
+    """The calibration's hard02 / pedestal case: COLMAP's rules find no model, the relaxed
+    trial's model is far off yet plausible frame by frame. Another relaxed trial on the next
+    seed is run; it disagrees, so the lone model is not scored as if it were checked."""
+    wrong, right = (_orbit(bend=0.6), 0.84), (_orbit(scale=2.0), 0.33)
+    calls, trials = scripted_mapping({("relaxed", 1): wrong, ("relaxed", 2): right}, tmp_path)
+    assert calls == [("default", 0), ("relaxed", 1), ("relaxed", 2)]
+    selection = select_trial(trials)
+    assert selection.unstable  # flagged: never a silent far-off model
+    # when the cross-check agrees, the clip keeps its model, unflagged
+    calls, trials = scripted_mapping({("relaxed", 1): right, ("relaxed", 2): right}, tmp_path)
+    assert len(calls) == 3
+    selection = select_trial(trials)
+    assert not selection.unstable and selection.trial is not None
+
+
+def test_no_cross_check_when_both_rule_sets_found_a_model_or_neither_did(scripted_mapping,
+                                                                        tmp_path):
+    model = (_orbit(), 0.3)
+    calls, _ = scripted_mapping({("default", 0): model, ("relaxed", 1): model}, tmp_path)
+    assert calls == [("default", 0), ("relaxed", 1)]
+    calls, _ = scripted_mapping({}, tmp_path)
+    assert calls == [("default", 0), ("relaxed", 1)]
+    # without the plausibility rules (or outside mixed rules) the plan is run as it is
+    calls, _ = scripted_mapping({("relaxed", 1): model}, tmp_path, plausibility=False)
+    assert calls == [("default", 0), ("relaxed", 1)]
