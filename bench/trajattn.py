@@ -44,6 +44,8 @@ from trajattn.sampling import TrajectoryIndex, build_trajectory_index, gather_to
 ALG2 = ("alg2-inputs", "alg2-official", "alg2-ours")
 ALG1 = ("alg1-inputs", "alg1-official", "alg1-ours")
 BLOCK = ("block-inputs", "block-attn1", "block-official", "block-before", "block-ours")
+#: attn1 alone and attn1 + branch timed alternately in one process (see ``--paired``)
+PAIRED = "block-paired"
 VARIANTS = ALG2 + ALG1 + BLOCK
 
 
@@ -130,6 +132,27 @@ def time_call(
     return wall, cpu
 
 
+def time_alternately(
+    first: Callable[[], object], second: Callable[[], object], meter: Meter, repeats: int,
+    warmup: int = 1,
+) -> dict[str, float]:
+    """Best wall and CPU seconds of ``first`` and ``second`` called alternately in this
+    process: both see the same machine state, so their ratio is far less noisy on a shared
+    machine than two timings taken minutes apart in separate processes."""
+    for _ in range(warmup):
+        first()
+        second()
+    best = {k: math.inf for k in ("first_s", "first_cpu_s", "second_s", "second_cpu_s")}
+    for _ in range(repeats):
+        for key, fn in (("first", first), ("second", second)):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            fn()
+            meter.sync()
+            best[f"{key}_s"] = min(best[f"{key}_s"], time.perf_counter() - start)
+            best[f"{key}_cpu_s"] = min(best[f"{key}_cpu_s"], time.process_time() - start_cpu)
+    return best
+
+
 def shape_of(args) -> tuple[int, int, int, int, int, tuple[int, int]]:
     h, w = args.latent
     return 2, args.frames, h, w, args.channels, (h * 16, w * 16)
@@ -189,6 +212,10 @@ def variant_call(name: str, args, device: torch.device) -> Callable[[], object] 
 
         return call
 
+    if name == PAIRED:
+        attn1_only = block(None)
+        with_branch = block(lambda i: attend_along_trajectories(branch, hidden, i)[0])
+        return lambda: (attn1_only, with_branch)  # run_variant alternates them
     calls = {
         "block-attn1": block(None),
         "block-official": block(
@@ -208,6 +235,8 @@ def run_variant(name: str, args) -> dict:
     meter = Meter(device)
     call = variant_call(name, args, device)
     wall = cpu = None
+    if name == PAIRED and call is not None:
+        return {"variant": name, **time_alternately(*call(), meter, args.repeats, args.warmup)}
     if call is not None:
         wall, cpu = time_call(call, meter, args.repeats, args.warmup)
     return {"variant": name, "seconds": wall, "cpu_seconds": cpu, "peak_mib": meter.peak_mib()}
@@ -283,10 +312,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--valid", type=float, default=0.8, help="fraction of valid points")
     parser.add_argument("--skip-block", action="store_true", help="Alg. 1 and 2 only")
     parser.add_argument("--block-only", action="store_true", help="the temporal block only")
+    parser.add_argument("--paired", action="store_true",
+                        help="block: attn1 alone and attn1 + branch timed alternately in one "
+                        "process (the least noisy ratio on a shared machine)")
     parser.add_argument("--skip-official-block", action="store_true",
                         help="block: attn1 alone vs with the branch only (the official-style "
                         "block takes ~5x longer; ratios are then to attn1)")
-    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=(*VARIANTS, PAIRED), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         torch.set_num_threads(args.threads)  # CPU threads; no effect on CUDA kernels
@@ -311,6 +343,12 @@ def main(argv: list[str] | None = None) -> None:
             results[name] = child(name, args)
             print(f"  ... {name} done", file=sys.stderr, flush=True)
     print("\n".join(report(results, groups)))
+    if args.paired and not args.skip_block:
+        r = child(PAIRED, args)
+        wall, cpu = r["second_s"] / r["first_s"], r["second_cpu_s"] / r["first_cpu_s"]
+        print(f"temporal block fwd+bwd, alternating in one process (best of {args.repeats}): "
+              f"attn1 {r['first_s']:.3f} s wall / {r['first_cpu_s']:.3f} s cpu, attn1 + branch "
+              f"{r['second_s']:.3f} / {r['second_cpu_s']:.3f} s: wall x{wall:.2f}, cpu x{cpu:.2f}")
     if not args.skip_block:
         attn1 = results["block-attn1"]
         for name in groups[-1][1][2:]:

@@ -60,3 +60,13 @@ def test_report_ratios():
     }
     lines = bench.report(results, [("t", ("a", "b", "c"))])
     assert "x0.50" in lines[2] and "x0.25" in lines[2] and "+   50" in lines[2]
+
+
+def test_paired_block_times_attn1_and_the_branch_alternately():
+    result = bench.run_variant(bench.PAIRED, tiny_args())
+    assert result["first_s"] > 0 and result["second_s"] > 0
+    order = []
+    meter = bench.Meter(torch.device("cpu"))
+    bench.time_alternately(lambda: order.append("a"), lambda: order.append("b"), meter,
+                           repeats=2, warmup=1)
+    assert order == ["a", "b"] * 3
