@@ -313,8 +313,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-block", action="store_true", help="Alg. 1 and 2 only")
     parser.add_argument("--block-only", action="store_true", help="the temporal block only")
     parser.add_argument("--paired", action="store_true",
-                        help="block: attn1 alone and attn1 + branch timed alternately in one "
-                        "process (the least noisy ratio on a shared machine)")
+                        help="block: instead of one process per variant, attn1 alone and attn1 + "
+                        "branch timed alternately in one process (the least noisy ratio on a "
+                        "shared machine; no separate peaks)")
     parser.add_argument("--skip-official-block", action="store_true",
                         help="block: attn1 alone vs with the branch only (the official-style "
                         "block takes ~5x longer; ratios are then to attn1)")
@@ -334,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
         + (f", {args.threads} thread(s)" if device.type == "cpu" else "")
     )
     groups = [] if args.block_only else [("Alg. 2 scatter-back", ALG2), ("Alg. 1 gather", ALG1)]
-    if not args.skip_block:
+    if not args.skip_block and not args.paired:
         block = tuple(n for n in BLOCK if not (args.skip_official_block and n == "block-official"))
         groups.append(("temporal block fwd+bwd", block))
     results = {}
@@ -349,7 +350,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"temporal block fwd+bwd, alternating in one process (best of {args.repeats}): "
               f"attn1 {r['first_s']:.3f} s wall / {r['first_cpu_s']:.3f} s cpu, attn1 + branch "
               f"{r['second_s']:.3f} / {r['second_cpu_s']:.3f} s: wall x{wall:.2f}, cpu x{cpu:.2f}")
-    if not args.skip_block:
+    if not args.skip_block and not args.paired:
         attn1 = results["block-attn1"]
         for name in groups[-1][1][2:]:
             wall, cpu = (results[name][k] / attn1[k] for k in ("seconds", "cpu_seconds"))
