@@ -253,6 +253,16 @@ def _build_atlas(textures: Sequence[np.ndarray]) -> _Atlas:
     )
 
 
+def atlas_level0(atlas: _Atlas) -> list[np.ndarray]:
+    """Each rectangle's level-0 texture (H, W, 3) uint8: views into the atlas's texels."""
+    texels = atlas.texels.numpy()
+    out = []
+    for key in range(0, len(atlas.offset), atlas.levels):
+        start, w, h = (int(v[key]) for v in (atlas.offset, atlas.width, atlas.height))
+        out.append(texels[start : start + w * h].reshape(h, w, 3))
+    return out
+
+
 def _trilinear(
     atlas: _Atlas, m: torch.Tensor, lod: torch.Tensor, u: torch.Tensor, v: torch.Tensor
 ) -> torch.Tensor:

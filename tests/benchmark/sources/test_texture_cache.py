@@ -128,3 +128,13 @@ def test_a_prepared_scene_renders_its_conditioning_view_again_from_its_cache(pre
     cam = view.view
     rgb, _ = render(scene, cam.K, cam.w2c[0], cam.width, cam.height)
     np.testing.assert_array_equal(rgb, view.image)
+
+
+def test_the_cache_holds_the_level0_textures_of_the_atlas_the_scene_rendered_with():
+    from benchmark.sources.synthetic.textures import atlas_level0
+
+    scene = make_scene(SPEC)
+    level0 = atlas_level0(scene.atlas())
+    assert len(level0) == len(scene.rects)
+    for m, texture in enumerate(level0):
+        np.testing.assert_array_equal(texture, scene.texture(m))
