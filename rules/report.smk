@@ -44,7 +44,10 @@ rule aggregate:
         R + "/logs/aggregate.log",
     benchmark:
         BENCH + "/aggregate/run.tsv"
-    threads: workflow.cores  # the last job: its per-clip trajectory plots are drawn in parallel
+    # the last job: its per-clip trajectory plots are drawn in parallel. A number, not
+    # workflow.cores (undefined without --cores, e.g. under --report); Snakemake lowers it to
+    # --cores locally, and 4 is a modest request on a cluster.
+    threads: 4
     shell:
         "{TRAJBENCH} aggregate --results {R:q} --out {R:q} --title 'trajbench: {SUITE.name}' "
         "--table {TASK.table} --threads {threads} "
