@@ -28,6 +28,7 @@ from benchmark.sources.synthetic.textures import (
     _Atlas,
     _build_atlas,
     _trilinear,
+    atlas_level0,
     make_texture,
 )
 
@@ -203,9 +204,12 @@ class SyntheticScene:
         return make_texture(np.random.default_rng([self.seed, m, 7411]), w, h)
 
     def base_textures(self) -> list[np.ndarray]:
-        """Every rectangle's texture (level 0), read from the texture cache when one is
-        attached and valid (:meth:`use_texture_cache`), else generated in 2 threads (each
-        texture has its own generator, so the result does not depend on scheduling)."""
+        """Every rectangle's texture (level 0): from the atlas once it is built, else read
+        from the texture cache when one is attached and valid (:meth:`use_texture_cache`),
+        else generated in 2 threads (each texture has its own generator, so the result does
+        not depend on scheduling)."""
+        if self._atlas is not None:
+            return atlas_level0(self._atlas)
         cached = None if self._texture_cache is None else read_texture_cache(self,
                                                                              self._texture_cache)
         if cached is not None:

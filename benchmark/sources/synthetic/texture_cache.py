@@ -22,7 +22,6 @@ import numpy as np
 
 from benchmark.io import atomic_write
 from benchmark.sources.synthetic import textures as textures_module
-from benchmark.sources.synthetic.textures import atlas_level0
 
 #: File name of a prepared scene's texture cache.
 TEXTURE_CACHE = "textures.npz"
@@ -51,7 +50,7 @@ def texture_fingerprint(scene: Any) -> str:
 def save_textures(scene: Any, path: str | Path) -> Path:
     """Write every rectangle's texture (level 0) and the scene's fingerprint to ``path``
     (.npz, uncompressed: 3 bytes per texel, ~40 MB for a room scene), atomically."""
-    textures = atlas_level0(scene.atlas())  # the textures the scene renders with (no rework)
+    textures = scene.base_textures()  # from its atlas when it has rendered: no rework
     sizes = np.array([t.shape[:2] for t in textures], np.int64)  # (M, 2): rows, columns
     texels = np.concatenate([t.reshape(-1, 3) for t in textures])
     key = np.array(texture_fingerprint(scene))
