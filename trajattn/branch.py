@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention
 
+from trajattn.chunked import attend_grid_chunked
 from trajattn.sampling import (
     TrajectoryIndex,
     cell_counts,
@@ -58,9 +59,7 @@ def attend(
     probabilities averaged over sequences and heads.
     """
     q, k, v = attn.to_q(x), attn.to_k(x), attn.to_v(x)
-    out, probs = attend_projected(
-        attn, q, k, v, key_mask, mixed_pairs, want_probs, mixed_length
-    )
+    out, probs = attend_projected(attn, q, k, v, key_mask, mixed_pairs, want_probs, mixed_length)
     return attn.to_out[1](attn.to_out[0](out)) / attn.rescale_output_factor, probs
 
 
@@ -161,15 +160,23 @@ def attend_along_trajectories(
     weight = torch.cat([attn.to_q.weight, attn.to_k.weight, attn.to_v.weight])
     proj = attn.to_out[0]
     if index.index.shape[0] == 1 and hidden.dtype in (torch.float32, torch.float64):
-        # nearest mode: the fused autograd functions below (same forward arithmetic)
+        # nearest mode: gather, attention and scatter chunk by chunk (trajattn.chunked)
         batch = hidden.shape[0] // (index.latent_size[0] * index.latent_size[1])
         rows = target_rows(index, batch).reshape(-1)
-        q, k, v = _ProjectGather.apply(hidden, weight, rows, sizes)
-        out, probs = attend_projected(
-            attn, q, k, v, key_mask, mixed_pairs, want_probs, mixed_length
-        )
         covered, denom = cell_counts(index, rows[: index.valid.numel()], hidden.dtype)
-        back = _ScatterProject.apply(out, proj.weight, proj.bias, rows, covered, denom, batch)
+        mean, probs = attend_grid_chunked(
+            hidden,
+            weight,
+            rows,
+            denom,
+            attn.heads,
+            attn.scale,
+            mixed_length or hidden.shape[1],
+            None if key_mask is None else key_mask.reshape(-1),
+            want_probs,
+        )
+        covered = covered.view(-1, hidden.shape[1])
+        back = _project_out(mean, proj, covered.repeat(batch, 1))
     else:
         qkv = gather_tokens(F.linear(hidden, weight), index)
         q, k, v = qkv.split(sizes, -1)
@@ -177,101 +184,18 @@ def attend_along_trajectories(
             attn, q, k, v, key_mask, mixed_pairs, want_probs, mixed_length
         )
         mean, covered = scatter_back(out, index)
-        back = F.linear(mean, proj.weight)
-        if proj.bias is not None:
-            batch = hidden.shape[0] // covered.shape[0]
-            back = back.add_(proj.bias).mul_(covered.repeat(batch, 1)[..., None].to(back.dtype))
+        back = _project_out(mean, proj, covered.repeat(hidden.shape[0] // covered.shape[0], 1))
     covered = covered.reshape(index.latent_size[0] * index.latent_size[1], -1)
     if attn.rescale_output_factor != 1:
         back = back / attn.rescale_output_factor
     return back, covered, probs
 
 
-class _ProjectGather(torch.autograd.Function):
-    r"""Nearest-mode q/k/v: ``gather_tokens(F.linear(hidden, weight), index).split(sizes)``.
-
-    One function rather than autograd's chain of linear, index_select, index_fill and split,
-    whose backward copies the whole gradient twice (the fill's clone, the split's
-    concatenation): here q, k and v's gradients are each added straight into their columns
-    of one grid-sized buffer. The projection goes into a buffer with one extra zero row,
-    which invalid points (``rows`` past the grid) read.
-    """
-
-    @staticmethod
-    def forward(ctx, hidden, weight, rows, sizes):
-        frames, channels = hidden.shape[1:]
-        flat = hidden.reshape(-1, channels)
-        qkv = flat.new_empty(flat.shape[0] + 1, weight.shape[0])
-        torch.mm(flat, weight.t(), out=qkv[:-1])
-        qkv[-1].zero_()
-        tokens = qkv.index_select(0, rows).view(-1, frames, weight.shape[0])
-        ctx.save_for_backward(hidden, weight, rows)
-        ctx.sizes = sizes
-        return tuple(tokens.split(sizes, -1))
-
-    @staticmethod
-    def backward(ctx, *grads):
-        hidden, weight, rows = ctx.saved_tensors
-        flat = hidden.reshape(-1, hidden.shape[-1])
-        onto = flat.new_zeros(flat.shape[0] + 1, weight.shape[0])  # q, k, v grads on the grid
-        start = 0
-        for size, grad in zip(ctx.sizes, grads, strict=True):
-            if grad is not None:
-                onto[:, start : start + size].index_add_(0, rows, grad.reshape(-1, size))
-            start += size
-        onto = onto[:-1]
-        grad_hidden = grad_weight = None
-        if ctx.needs_input_grad[0]:
-            grad_hidden = (onto @ weight).view_as(hidden)
-        if ctx.needs_input_grad[1]:
-            grad_weight = onto.t() @ flat
-        return grad_hidden, grad_weight, None, None
-
-
-class _ScatterProject(torch.autograd.Function):
-    r"""Nearest-mode Alg. 2 and ``to_out``: the count-normalised mean of the tokens landing on
-    each cell (as :func:`trajattn.sampling.scatter_back`), times ``weight`` (+ ``bias``, kept
-    off uncovered cells). One function so that the backward copies no accumulator (autograd
-    records one for the in-place index_add and division) and the tokens' gradient is one
-    gather from a buffer whose extra zero row invalid points read.
-
-    ``rows``: :func:`trajattn.sampling.target_rows` flattened; ``covered``, ``denom``: per
-    cell and frame (:func:`trajattn.sampling.cell_counts`).
-    """
-
-    @staticmethod
-    def forward(ctx, tokens, weight, bias, rows, covered, denom, batch):
-        frames, channels = tokens.shape[1:]
-        cells = denom.shape[0]  # h * w * F
-        acc = tokens.new_zeros(batch * cells + 1, channels)
-        acc.index_add_(0, rows, tokens.reshape(-1, channels))
-        mean = acc[:-1].view(batch, cells, channels).div_(denom[:, None]).view(-1, channels)
-        back = mean @ weight.t()
-        mask = None
-        if bias is not None:
-            mask = covered.reshape(1, cells, 1).to(back.dtype)
-            back = back.add_(bias).view(batch, cells, -1).mul_(mask).view(-1, back.shape[-1])
-        ctx.save_for_backward(weight, mean, rows, denom, mask)
-        ctx.has_bias = bias is not None
-        ctx.tokens_shape = tokens.shape
-        return back.view(batch * cells // frames, frames, -1)
-
-    @staticmethod
-    def backward(ctx, grad):
-        weight, mean, rows, denom, mask = ctx.saved_tensors
-        batch, cells = mean.shape[0] // denom.shape[0], denom.shape[0]
-        grad = grad.reshape(-1, grad.shape[-1])
-        if ctx.has_bias:
-            grad = (grad.view(batch, cells, -1) * mask).view(-1, grad.shape[-1])
-        grad_tokens = grad_weight = grad_bias = None
-        if ctx.needs_input_grad[0]:
-            onto = grad.new_empty(mean.shape[0] + 1, weight.shape[1])
-            torch.mm(grad, weight, out=onto[:-1])
-            onto[-1].zero_()
-            onto[:-1].view(batch, cells, -1).div_(denom[:, None])
-            grad_tokens = onto.index_select(0, rows).view(ctx.tokens_shape)
-        if ctx.needs_input_grad[1]:
-            grad_weight = grad.t() @ mean
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_bias = grad.sum(0)
-        return grad_tokens, grad_weight, grad_bias, None, None, None, None
+def _project_out(mean: torch.Tensor, proj: torch.nn.Linear, covered: torch.Tensor) -> torch.Tensor:
+    """``to_out`` on the scattered mean ``(B * h * w, F, D)``; its bias only where ``covered``
+    ``(B * h * w, F)``, so that cells no trajectory reaches stay 0 (as ``to_out`` applied
+    before the scatter leaves them)."""
+    back = F.linear(mean, proj.weight)
+    if proj.bias is None:
+        return back
+    return back.add_(proj.bias).mul_(covered[..., None].to(back.dtype))

@@ -70,3 +70,13 @@ def test_paired_block_times_attn1_and_the_branch_alternately():
     bench.time_alternately(lambda: order.append("a"), lambda: order.append("b"), meter,
                            repeats=2, warmup=1)
     assert order == ["a", "b"] * 3
+
+
+def test_alternating_timer_counts_the_page_faults_of_fresh_memory():
+    # 64 MiB written afresh per call (above glibc's mmap threshold, so never reused) is
+    # 16,384 pages to fault in; the empty call faults in next to none
+    meter = bench.Meter(torch.device("cpu"))
+    result = bench.time_alternately(lambda: None, lambda: torch.ones(16 << 20), meter,
+                                    repeats=2, warmup=1)
+    assert result["second_kfaults"] >= 16 > result["first_kfaults"]
+    assert result["second_sys_s"] >= 0 and result["second_user_s"] >= 0

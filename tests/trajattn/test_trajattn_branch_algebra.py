@@ -11,6 +11,7 @@ import pytest
 import torch
 from diffusers.models.attention_processor import Attention
 
+from trajattn import chunked
 from trajattn.branch import (
     attend,
     attend_along_trajectories,
@@ -106,3 +107,52 @@ def test_fused_nearest_path_passes_gradcheck(out_bias):
         return attend_along_trajectories(attn, h, index)[0]
 
     assert torch.autograd.gradcheck(value, (hidden, *params), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("masked,mixed", [(False, False), (True, False), (False, True)])
+def test_chunked_path_does_not_depend_on_the_chunk_size(monkeypatch, masked, mixed):
+    # one sequence per chunk against everything in one chunk, forward, probabilities and
+    # gradients: the chunk loop (trajattn.chunked) must neither drop nor repeat a sequence
+    index, attn, hidden = setup("nearest", num=12, seed=3)
+    key_mask = index.key_mask(B) if masked else None
+
+    def run():
+        got, _, probs = attend_along_trajectories(attn, hidden, index, key_mask, mixed, True)
+        return got, probs, grads(got, attn, hidden)
+
+    whole = run()
+    monkeypatch.setattr(chunked, "CHUNK_BYTES", {"cpu": 1, "cuda": 1})
+    assert chunked.chunk_sequences(10**6, torch.device("cpu")) == 1
+    single = run()
+    torch.testing.assert_close(single[0], whole[0], atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(single[1], whole[1], atol=1e-6, rtol=1e-6)
+    for a, b in zip(single[2], whole[2], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+
+
+def test_chunked_probabilities_match_the_direct_path():
+    # Fig. 2's maps: the chunked path's averaged probabilities equal attend()'s
+    index, attn, hidden = setup("nearest", num=12, seed=5)
+    _, _, probs = attend_along_trajectories(attn, hidden, index, want_probs=True)
+    _, ref = attend(attn, gather_tokens(hidden, index), want_probs=True)
+    torch.testing.assert_close(probs, ref, atol=1e-6, rtol=1e-6)
+
+
+def test_chunked_gradcheck_with_one_sequence_per_chunk(monkeypatch):
+    # the hand-written backward across chunk boundaries, with masked keys, float64
+    monkeypatch.setattr(chunked, "CHUNK_BYTES", {"cpu": 1, "cuda": 1})
+    g = torch.Generator().manual_seed(6)
+    tracks = torch.rand(F, 5, 2, generator=g) * torch.tensor([56.0, 40.0]) - 4
+    visible = torch.rand(F, 5, generator=g) < 0.7
+    index = build_trajectory_index(tracks, visible, IMAGE, (H_LAT, W_LAT), "nearest")
+    torch.manual_seed(6)
+    attn = Attention(8, heads=2, dim_head=4, bias=False, out_bias=True).double()
+    hidden = torch.randn(B * H_LAT * W_LAT, F, 8, dtype=torch.float64, requires_grad=True)
+    key_mask = index.key_mask(B)
+    assert not key_mask.all()
+
+    def value(h, w):
+        return attend_along_trajectories(attn, h, index, key_mask)[0]
+
+    args = (hidden, attn.to_k.weight)
+    assert torch.autograd.gradcheck(value, args, eps=1e-6, atol=1e-5, fast_mode=True)
