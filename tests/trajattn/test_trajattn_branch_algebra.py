@@ -38,6 +38,18 @@ def setup(mode: str, num: int, seed: int = 0):
     return index, attn, hidden
 
 
+def small_float64_case(seed: int, out_bias: bool):
+    """5 nearest-mode trajectories (some cells uncovered, some points invalid) and a float64
+    attention of 2 heads of 4: small enough for finite differences."""
+    g = torch.Generator().manual_seed(seed)
+    tracks = torch.rand(F, 5, 2, generator=g) * torch.tensor([56.0, 40.0]) - 4
+    visible = torch.rand(F, 5, generator=g) < 0.7
+    index = build_trajectory_index(tracks, visible, IMAGE, (H_LAT, W_LAT), "nearest")
+    torch.manual_seed(seed)
+    attn = Attention(8, heads=2, dim_head=4, bias=False, out_bias=out_bias).double()
+    return index, attn
+
+
 def grads(value: torch.Tensor, attn: Attention, hidden: torch.Tensor) -> list[torch.Tensor]:
     params = [hidden, *attn.parameters()]
     return torch.autograd.grad(value.square().sum(), params)
@@ -87,14 +99,9 @@ def test_wrapped_projections_take_the_direct_path():
 
 @pytest.mark.parametrize("out_bias", [True, False])
 def test_fused_nearest_path_passes_gradcheck(out_bias):
-    # the nearest path's hand-written backward (project + gather, scatter + to_out) against
+    # the nearest path's hand-written backward (trajattn.chunked) and to_out's masked bias against
     # finite differences, float64, with uncovered cells and invalid points
-    g = torch.Generator().manual_seed(4)
-    tracks = torch.rand(F, 5, 2, generator=g) * torch.tensor([56.0, 40.0]) - 4
-    visible = torch.rand(F, 5, generator=g) < 0.7
-    index = build_trajectory_index(tracks, visible, IMAGE, (H_LAT, W_LAT), "nearest")
-    torch.manual_seed(4)
-    attn = Attention(8, heads=2, dim_head=4, bias=False, out_bias=out_bias).double()
+    index, attn = small_float64_case(4, out_bias)
     if out_bias:
         with torch.no_grad():
             attn.to_out[0].bias.normal_()
@@ -141,12 +148,7 @@ def test_chunked_probabilities_match_the_direct_path():
 def test_chunked_gradcheck_with_one_sequence_per_chunk(monkeypatch):
     # the hand-written backward across chunk boundaries, with masked keys, float64
     monkeypatch.setattr(chunked, "CHUNK_BYTES", {"cpu": 1, "cuda": 1})
-    g = torch.Generator().manual_seed(6)
-    tracks = torch.rand(F, 5, 2, generator=g) * torch.tensor([56.0, 40.0]) - 4
-    visible = torch.rand(F, 5, generator=g) < 0.7
-    index = build_trajectory_index(tracks, visible, IMAGE, (H_LAT, W_LAT), "nearest")
-    torch.manual_seed(6)
-    attn = Attention(8, heads=2, dim_head=4, bias=False, out_bias=True).double()
+    index, attn = small_float64_case(6, out_bias=True)
     hidden = torch.randn(B * H_LAT * W_LAT, F, 8, dtype=torch.float64, requires_grad=True)
     key_mask = index.key_mask(B)
     assert not key_mask.all()
