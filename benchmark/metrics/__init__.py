@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from benchmark.metrics.cami2v import cami2v_errors
 from benchmark.metrics.checks import COLLINEAR_RTOL, ROTATION_ATOL, STATIC_ATOL, EstPoses
-from benchmark.metrics.fidelity import SSIM_CHUNK, frame_fidelity, masked_psnr
+from benchmark.metrics.fidelity import frame_fidelity, masked_psnr
 from benchmark.metrics.poses import (
     PoseErrors,
     aligned_centres,
@@ -40,7 +40,6 @@ __all__ = [
     "COLLINEAR_RTOL",
     "METRIC_SPECS",
     "ROTATION_ATOL",
-    "SSIM_CHUNK",
     "STATIC_ATOL",
     "EstPoses",
     "MetricSpec",

@@ -1,23 +1,27 @@
-"""PSNR and SSIM of generated frames against a ground-truth render, computed as torchmetrics
-computes them (tests check equality with torchmetrics' own answer, bit for bit).
+"""PSNR and SSIM of generated frames against a ground-truth render: torchmetrics' definitions,
+evaluated with numpy and OpenCV in float64.
 
-Why not call torchmetrics here: importing the ``torchmetrics`` package costs about 9 s of CPU and
-300 MB per process on top of torch (its ``__init__`` loads every domain, torchvision's model zoo
-included), and every score job is its own process: the smoke suite paid it 36 times, a paper
-suite thousands of times. SSIM and pooled PSNR are a dozen torch operations, so they are written
-here in torchmetrics' order and dtype (1.x: ``functional/image/ssim.py``, ``image/psnr.py``),
-which keeps ``metrics.csv`` byte-identical to the torchmetrics-based scores.
+Why not torchmetrics (or torch) here: every score job is its own process, and importing torch
+costs about 2.3 s of CPU and 650 MB (the ``torchmetrics`` package adds 9 s: its ``__init__``
+loads every domain, torchvision's model zoo included). The smoke suite paid that 36 times, a
+paper suite thousands of times, for a dozen array operations. So the score stage stays
+torch-free: SSIM is torchmetrics' ``structural_similarity_index_measure`` (1.x,
+``functional/image/ssim.py``: Gaussian window 11x11, sigma 1.5, reflect padding, variances
+clamped at 0, mean of the full map) with the window applied by OpenCV's separable filter
+(``BORDER_REFLECT_101`` is torch's ``reflect``), and PSNR is torchmetrics'
+``PeakSignalNoiseRatio`` over the clip's pooled squared error.
+
+Precision: PSNR equals torchmetrics' float64 answer bit for bit (the squared error of uint8
+frames is an exact integer). SSIM equals torchmetrics run on float64 input to ~1e-12 and
+differs from its float32 answer (what the scorer reported before issue 17) by about 1e-6:
+float32 rounding in torch's convolution, not a change of definition. Tests hold both.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
-
-#: Frames per SSIM batch (bounds memory on 576x1024 clips).
-SSIM_CHUNK = 4
 
 
 def _check_video(name: str, video: np.ndarray) -> None:
@@ -59,15 +63,15 @@ def frame_fidelity(
 
     Both are uint8 (F, H, W, 3); data range 255. PSNR is of the whole clip as one signal (MSE
     pooled over all frames, pixels and channels, torchmetrics' ``PeakSignalNoiseRatio``
-    accumulated over frame chunks), *not* the mean of per-frame PSNR: one identical frame
-    (frame 0 is the conditioning view, which e.g. the ``static`` control copies) would make that
-    mean infinite. A clip identical throughout gives ``inf``. SSIM is torchmetrics'
-    (Gaussian 11x11, sigma 1.5, per RGB channel then averaged), mean over frames.
+    accumulated over frames), *not* the mean of per-frame PSNR: one identical frame (frame 0
+    is the conditioning view, which e.g. the ``static`` control copies) would make that mean
+    infinite. A clip identical throughout gives ``inf``. SSIM is torchmetrics' (Gaussian
+    11x11, sigma 1.5, per RGB channel then averaged), mean over frames.
 
     With ``mask`` (F, H, W) bool, only True pixels count: PSNR via :func:`masked_psnr`, SSIM as
-    the mean of torchmetrics' full SSIM map over masked pixels (the map is computed on the
-    whole frame, so unmasked neighbours still enter each window). Shape mismatches raise
-    ValueError naming both shapes.
+    the mean of the full SSIM map over masked pixels (the map is computed on the whole frame,
+    so unmasked neighbours still enter each window). Shape mismatches raise ValueError naming
+    both shapes.
     """
     frames, reference = np.asarray(frames), np.asarray(reference)
     if frames.shape != reference.shape:
@@ -78,89 +82,74 @@ def frame_fidelity(
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != frames.shape[:3]:
             raise ValueError(f"mask shape {mask.shape} must be {frames.shape[:3]} (frames' F,H,W)")
+        if not mask.any():
+            raise ValueError("mask selects no pixels")
 
-    # torch (about 3 s, 650 MB per process) is imported here, not at module level: only fidelity
-    # scoring pays for it, while pose scoring, tables and aggregation stay torch-free.
-    import torch
-
-    sse, count = torch.zeros((), dtype=torch.float64), 0
     ssim_sum, ssim_count = 0.0, 0
-    for start in range(0, frames.shape[0], SSIM_CHUNK):
-        sl = slice(start, start + SSIM_CHUNK)
-        pred = torch.from_numpy(frames[sl]).permute(0, 3, 1, 2).to(torch.float64)
-        target = torch.from_numpy(reference[sl]).permute(0, 3, 1, 2).to(torch.float64)
-        ssim_map = ssim_map_like_torchmetrics(pred.float(), target.float(), data_range=255.0)
+    for i in range(frames.shape[0]):
+        ssim = ssim_map(frames[i], reference[i], data_range=255.0)
         if mask is None:
-            sse += torch.sum(torch.pow(pred - target, 2))
-            count += target.numel()
-            per_frame = ssim_map.reshape(ssim_map.shape[0], -1).mean(-1)
-            ssim_sum += float(per_frame.double().sum())
-            ssim_count += int(per_frame.numel())
+            ssim_sum += float(ssim.mean())
+            ssim_count += 1
         else:
-            m = torch.from_numpy(mask[sl])[:, None].expand_as(ssim_map)
-            ssim_sum += float(ssim_map.double()[m].sum())
-            ssim_count += int(m.sum())
-
+            ssim_sum += float(ssim[mask[i]].sum())
+            ssim_count += int(mask[i].sum()) * ssim.shape[-1]
     if mask is None:
-        psnr = psnr_like_torchmetrics(sse, count, data_range=255.0)
+        diff = frames.astype(np.int64) - reference.astype(np.int64)
+        psnr = psnr_like_torchmetrics(int(np.sum(diff * diff)), diff.size, data_range=255.0)
     else:
         psnr = masked_psnr(frames, reference, mask)
-    if ssim_count == 0:
-        raise ValueError("mask selects no pixels")
     return {"psnr": psnr, "ssim": ssim_sum / ssim_count}
 
 
-def _gaussian_kernel(channels: int, size: int, sigma: float, dtype: Any) -> Any:
-    """torchmetrics' separable Gaussian window, (channels, 1, size, size), normalised per axis."""
-    import torch  # only the fidelity path pays for torch (see the module docstring)
-
-    dist = torch.arange(start=(1 - size) / 2, end=(1 + size) / 2, step=1, dtype=dtype)
-    gauss = torch.exp(-torch.pow(dist / sigma, 2) / 2)
-    row = (gauss / gauss.sum()).unsqueeze(dim=0)
-    return torch.matmul(row.t(), row).expand(channels, 1, size, size)
+def gaussian_window(size: int, sigma: float) -> np.ndarray:
+    """torchmetrics' 1-D Gaussian window (float64, sums to 1); its 2-D kernel is the outer
+    product of this window with itself."""
+    dist = np.arange((1 - size) / 2, (1 + size) / 2, 1.0)
+    gauss = np.exp(-((dist / sigma) ** 2) / 2)
+    return gauss / gauss.sum()
 
 
-def ssim_map_like_torchmetrics(
-    preds: Any,
-    target: Any,
+def ssim_map(
+    preds: np.ndarray,
+    target: np.ndarray,
     data_range: float,
     sigma: float = 1.5,
     k1: float = 0.01,
     k2: float = 0.03,
-) -> Any:
-    """Per-pixel SSIM map (B, C, H, W) of torchmetrics' ``structural_similarity_index_measure``
-    with a Gaussian window (its ``return_full_image`` output): reflect padding, window size
-    ``int(3.5 sigma + 0.5) * 2 + 1``, variances clamped at 0. The per-image SSIM is the map's
-    mean over C, H, W."""
-    import torch  # only the fidelity path pays for torch (see the module docstring)
-    from torch.nn import functional
+) -> np.ndarray:
+    """Per-pixel SSIM map (H, W, C) of one frame pair (H, W, C), float64: torchmetrics'
+    ``return_full_image`` output (reflect padding, window size ``int(3.5 sigma + 0.5) * 2 +
+    1``, variances clamped at 0). The frame's SSIM is the map's mean."""
+    # OpenCV (0.2 s) is imported here: tables and aggregation import this package too.
+    import cv2
 
     size = int(3.5 * sigma + 0.5) * 2 + 1
-    pad = (size - 1) // 2
-    c1, c2 = pow(k1 * data_range, 2), pow(k2 * data_range, 2)
-    channels, dtype = preds.size(1), preds.dtype
-    preds = functional.pad(preds, (pad, pad, pad, pad), mode="reflect")
-    target = functional.pad(target, (pad, pad, pad, pad), mode="reflect")
-    kernel = _gaussian_kernel(channels, size, sigma, dtype)
-    stacked = torch.cat((preds, target, preds * preds, target * target, preds * target))
-    mu_p, mu_t, e_pp, e_tt, e_pt = functional.conv2d(stacked, kernel, groups=channels).split(
-        preds.shape[0]
-    )
-    mu_p_sq, mu_t_sq, mu_pt = mu_p.pow(2), mu_t.pow(2), mu_p * mu_t
-    var_p = torch.clamp(e_pp - mu_p_sq, min=0.0)
-    var_t = torch.clamp(e_tt - mu_t_sq, min=0.0)
-    cov = e_pt - mu_pt
-    upper = 2 * cov.to(dtype) + c2
-    lower = (var_p + var_t).to(dtype) + c2
-    return ((2 * mu_pt + c1) * upper) / ((mu_p_sq + mu_t_sq + c1) * lower)
+    window = gaussian_window(size, sigma)
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    p = np.ascontiguousarray(preds, dtype=np.float64)
+    t = np.ascontiguousarray(target, dtype=np.float64)
+
+    def local_mean(x: np.ndarray) -> np.ndarray:
+        out = cv2.sepFilter2D(x, cv2.CV_64F, window, window, borderType=cv2.BORDER_REFLECT_101)
+        return out.reshape(x.shape)  # OpenCV drops a trailing axis of length 1
+
+    mu_p, mu_t = local_mean(p), local_mean(t)
+    mu_p_sq, mu_t_sq, mu_pt = mu_p * mu_p, mu_t * mu_t, mu_p * mu_t
+    var_p = np.maximum(local_mean(p * p) - mu_p_sq, 0.0)
+    var_t = np.maximum(local_mean(t * t) - mu_t_sq, 0.0)
+    cov = local_mean(p * t) - mu_pt
+    return ((2 * mu_pt + c1) * (2 * cov + c2)) / ((mu_p_sq + mu_t_sq + c1) * (var_p + var_t + c2))
 
 
-def psnr_like_torchmetrics(sum_squared_error: Any, count: int, data_range: float) -> float:
-    """Pooled PSNR (dB) as torchmetrics' ``PeakSignalNoiseRatio`` in float64 computes it from the
-    accumulated squared error (its 10 / ln 10 factor is evaluated in float32, as there)."""
-    import torch  # only the fidelity path pays for torch (see the module docstring)
+#: torchmetrics multiplies the natural-log PSNR by ``10 / ln 10`` evaluated in float32.
+_DB_PER_NEPER = float(np.float32(10.0) / np.log(np.float32(10.0)))
 
-    base_e = 2 * torch.log(torch.tensor(data_range, dtype=torch.float64)) - torch.log(
-        sum_squared_error / torch.tensor(count)
-    )
-    return float(base_e * (10 / torch.log(torch.tensor(10.0))))
+
+def psnr_like_torchmetrics(sum_squared_error: float, count: int, data_range: float) -> float:
+    """Pooled PSNR (dB) as torchmetrics' ``PeakSignalNoiseRatio`` in float64 computes it from
+    the accumulated squared error; ``inf`` when the error is 0."""
+    if sum_squared_error == 0:
+        return math.inf
+    base_e = 2 * math.log(data_range) - math.log(sum_squared_error / count)
+    return base_e * _DB_PER_NEPER
