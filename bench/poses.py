@@ -55,6 +55,7 @@ def variants(which: str) -> dict[str, PoseRecoveryConfig]:
             "protocol, 1 trial": PoseRecoveryConfig(num_trials=1),
             "protocol, SIFT at 768 px": PoseRecoveryConfig(max_image_size=768),
             "protocol, SIFT at 640 px": PoseRecoveryConfig(max_image_size=640),
+            "protocol, global mapper": PoseRecoveryConfig(mapper="global"),
             "2048 features, BA x1.4": PoseRecoveryConfig(max_num_features=2048,
                                                          ba_global_ratio=1.4),
             "SIFT at 640 px, BA x1.4": PoseRecoveryConfig(max_image_size=640,
