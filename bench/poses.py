@@ -6,7 +6,9 @@ paths, 448x256x14). Every clip is an exact render of a calibration-suite scene
 
 - ``legacy``: the protocol before issue 13 (one trial, relaxed initial-pair rules, no
   plausibility checks, full-size SIFT with up to 8192 features, exhaustive matching);
-- ``protocol``: today's default (:class:`benchmark.sfm.poses.PoseRecoveryConfig`);
+- ``incremental``: the protocol of 2026-12-03 (incremental mapper, mixed initial-pair rules);
+- ``protocol``: today's default (:class:`benchmark.sfm.poses.PoseRecoveryConfig`: the global
+  mapper);
 - candidate settings the defaults were chosen from (feature count, extraction size,
   sequential matching), with ``--variants all``.
 
@@ -39,27 +41,34 @@ FULL = {"scenes": ["room00", "room01", "hard00", "hard01"],
 
 
 def variants(which: str) -> dict[str, PoseRecoveryConfig]:
-    """``main``: legacy and protocol; ``all``: every candidate; else labels
-    separated by ";" (ratios to legacy are printed only when it is among them)."""
-    out = {"legacy": PoseRecoveryConfig.legacy(), "protocol": PoseRecoveryConfig()}
+    """``main``: legacy, the incremental protocol of 2026-12-03 and today's protocol;
+    ``all``: every candidate too; else labels separated by ";" (ratios to legacy are printed
+    only when it is among them). ``incremental, ...`` are the candidates the incremental
+    protocol was chosen from (docs/protocol.md's tables of 2026-12-03 call them
+    ``protocol, ...``)."""
+    inc = PoseRecoveryConfig.incremental
+    out = {"legacy": PoseRecoveryConfig.legacy(), "incremental": inc(),
+           "protocol": PoseRecoveryConfig()}
     if which != "main":
         out.update({
-            "protocol, 2x upsampled SIFT": PoseRecoveryConfig(upsample_below=10_000),
-            "protocol, 8192 features": PoseRecoveryConfig(max_num_features=8192),
-            "protocol, 2048 features": PoseRecoveryConfig(max_num_features=2048),
-            "protocol, exhaustive": PoseRecoveryConfig(matcher="exhaustive"),
-            "protocol, global BA x1.4": PoseRecoveryConfig(ba_global_ratio=1.4),
-            "default-then-relaxed x3": PoseRecoveryConfig(init_rules="default-then-relaxed",
-                                                          num_trials=3),
-            "relaxed rules x2": PoseRecoveryConfig(init_rules="relaxed", num_trials=2),
-            "protocol, 1 trial": PoseRecoveryConfig(num_trials=1),
+            "protocol, every track": PoseRecoveryConfig(global_tracks_per_view=0),
             "protocol, SIFT at 768 px": PoseRecoveryConfig(max_image_size=768),
-            "protocol, SIFT at 640 px": PoseRecoveryConfig(max_image_size=640),
-            "protocol, global mapper": PoseRecoveryConfig(mapper="global"),
-            "2048 features, BA x1.4": PoseRecoveryConfig(max_num_features=2048,
-                                                         ba_global_ratio=1.4),
-            "SIFT at 640 px, BA x1.4": PoseRecoveryConfig(max_image_size=640,
-                                                          ba_global_ratio=1.4),
+            "protocol, 2048 features": PoseRecoveryConfig(max_num_features=2048),
+            "protocol, 1 trial": PoseRecoveryConfig(num_trials=1),
+            "incremental, 2x upsampled SIFT": inc(upsample_below=10_000),
+            "incremental, 8192 features": inc(max_num_features=8192),
+            "incremental, 2048 features": inc(max_num_features=2048),
+            "incremental, exhaustive": inc(matcher="exhaustive"),
+            "incremental, global BA x1.4": inc(ba_global_ratio=1.4),
+            "default-then-relaxed x3": inc(init_rules="default-then-relaxed", num_trials=3),
+            "relaxed rules x2": inc(init_rules="relaxed", num_trials=2),
+            "incremental, 1 trial": inc(num_trials=1),
+            "incremental, SIFT at 768 px": inc(max_image_size=768),
+            "incremental, SIFT at 640 px": inc(max_image_size=640),
+            "incremental, 2048 features, BA x1.4": inc(max_num_features=2048,
+                                                       ba_global_ratio=1.4),
+            "incremental, SIFT at 640 px, BA x1.4": inc(max_image_size=640,
+                                                        ba_global_ratio=1.4),
         })
     if which in ("main", "all"):
         return out

@@ -281,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("poses", help="recover poses of a run's frames with COLMAP")
     p.add_argument("--run-dir", required=True, type=Path)
     p.add_argument("--matcher", choices=["exhaustive", "sequential"], default="sequential")
-    p.add_argument("--mapper", choices=["incremental", "global"], default="incremental")
+    p.add_argument("--mapper", choices=["incremental", "global"], default="global")
     p.add_argument("--threads", type=int, default=1, help="1 = bit-reproducible")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_poses)

@@ -74,6 +74,8 @@ def mapper_options(
         ba.refine_extra_params = False
         opts.mapper.num_threads = conf.num_threads
         opts.mapper.random_seed = seed
+        if conf.global_tracks_per_view > 0:
+            opts.mapper.track_required_tracks_per_view = conf.global_tracks_per_view
     opts.num_threads = conf.num_threads
     opts.random_seed = seed
     return opts

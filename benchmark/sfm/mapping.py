@@ -89,7 +89,8 @@ def _map_trial(
     conf: PoseRecoveryConfig, k: int, relaxed_k: bool, seed: int,
 ) -> tuple[Trial, int, Path]:
     """Mapping trial ``k`` (rules, seed) on the shared database; its largest model."""
-    rules = "relaxed" if relaxed_k else "default"
+    # the global mapper has no initial pair: its trials differ by seed only
+    rules = "global" if conf.mapper == "global" else "relaxed" if relaxed_k else "default"
     folder = models / f"{rules}{k}"
     folder.mkdir(parents=True, exist_ok=True)
     pycolmap.set_random_seed(seed)
@@ -249,8 +250,8 @@ def recover_poses(
     if selection.unstable:
         result.status = "failed"
         result.reason = (
-            f"unstable: the chosen mapping trial (seed {chosen.seed}, {chosen.init_rules} "
-            f"initial-pair rules) and the others disagree "
+            f"unstable: the chosen mapping trial (seed {chosen.seed}, {_rules(chosen)}) "
+            f"and the others disagree "
             f"by {selection.disagreement:.1%} of the path's scale (median over frames; "
             f"limit {MAX_DISAGREEMENT:.0%})"
         )
@@ -272,6 +273,12 @@ def recover_poses(
             if rot_result.status == "ok":
                 return rot_result
     return result
+
+
+def _rules(trial: Trial) -> str:
+    if trial.init_rules == "global":
+        return "global mapper"
+    return f"{trial.init_rules} initial-pair rules"
 
 
 def _gate(result: RecoveredPoses, conf: PoseRecoveryConfig) -> RecoveredPoses:

@@ -27,7 +27,9 @@ class PoseRecoveryConfig:
     it beside the default so every speed and accuracy claim is a ratio from one run."""
 
     matcher: Literal["exhaustive", "sequential"] = "sequential"
-    mapper: Literal["incremental", "global"] = "incremental"
+    #: "global" (COLMAP's global mapper, formerly GLOMAP; the protocol since 2026-12-04) or
+    #: "incremental"; chosen by measurement on the calibration suite (docs/protocol.md).
+    mapper: Literal["incremental", "global"] = "global"
     sequential_overlap: int = 8
     max_num_features: int = 4096
     #: Long side (px) the frames are downscaled to for SIFT (0: full size); keypoints are
@@ -50,6 +52,11 @@ class PoseRecoveryConfig:
     #: The incremental mapper runs a global bundle adjustment whenever the model has grown by
     #: this ratio in frames or points since the last one (COLMAP's default: 1.1).
     ba_global_ratio: float = 1.1
+    #: Global mapper only: track establishment keeps tracks until every frame has this many
+    #: (COLMAP's default: no limit, every track). Global positioning's cost grows with the
+    #: track count: on room00 / orbit_left_15deg at 1024x576x25, 300 per frame cut two
+    #: trials' mapping from 34 to 9.6 CPU s at the same ATE (docs/protocol.md).
+    global_tracks_per_view: int = 300
     #: Mapping trials on the same features and matches (``trial_plan`` in
     #: benchmark.sfm.mapping gives each trial's rules and seed).
     num_trials: int = 2
@@ -71,11 +78,17 @@ class PoseRecoveryConfig:
     @classmethod
     def legacy(cls, **overrides: Any) -> PoseRecoveryConfig:
         """The protocol before issue 13: one trial, relaxed rules, no checks, full-size SIFT."""
-        base = dict(num_trials=1, init_rules="relaxed", plausibility=False,
+        base = dict(mapper="incremental", num_trials=1, init_rules="relaxed", plausibility=False,
                     rotation_fallback=False, max_image_size=0, max_num_features=8192,
                     matcher="exhaustive", sift_first_octave=-1, upsample_below=800)
         base.update(overrides)
         return cls(**base)
+
+    @classmethod
+    def incremental(cls, **overrides: Any) -> PoseRecoveryConfig:
+        """The protocol of 2026-12-03 (issue 13's first calibration): the incremental mapper,
+        trials alternating COLMAP's and relaxed initial-pair rules; kept for comparison."""
+        return cls(**{"mapper": "incremental", **overrides})
 
 
 #: COLMAP's default initial-pair rules and the relaxed fallback (short clips span <= ~20

@@ -251,6 +251,14 @@ class _ScriptedColmap:
         model = self.script.get((rules, seed))
         return {} if model is None else {0: model}
 
+    def global_mapping(self, database, image_dir, folder, options):
+        # no initial pair: the global mapper's trials differ by seed only
+        _, seed = options
+        assert seed == self._seed
+        self.calls.append(("global", seed))
+        model = self.script.get(("global", seed))
+        return {} if model is None else {0: model}
+
 
 @pytest.fixture()
 def scripted_mapping(monkeypatch):
@@ -277,7 +285,8 @@ def scripted_mapping(monkeypatch):
         colmap = _ScriptedColmap({k: None if v is None else Model(v) for k, v in script.items()})
         names = [f"{f:05d}.png" for f in range(F)]
         out = poses_mod.run_trials(colmap, tmp_path / "db", tmp_path, tmp_path / "models", names,
-                                   PoseRecoveryConfig(**conf), relaxed=False)
+                                   PoseRecoveryConfig(**{"mapper": "incremental", **conf}),
+                                   relaxed=False)
         return colmap.calls, [trial for trial, _, _ in out]
 
     return run
@@ -298,6 +307,23 @@ def test_a_lone_model_gets_a_cross_check_trial_and_a_far_off_one_is_flagged(scri
     assert len(calls) == 3
     selection = select_trial(trials)
     assert not selection.unstable and selection.trial is not None
+
+
+def test_global_mapper_trials_differ_by_seed_and_a_lone_model_is_cross_checked(
+    scripted_mapping, tmp_path
+):
+    """The protocol's global mapper: two trials on seeds 0 and 1; when only one finds a model,
+    a third on seed 2 cross-checks it, and a disagreement flags the clip."""
+    wrong, right = (_orbit(bend=0.6), 0.84), (_orbit(scale=2.0), 0.33)
+    calls, trials = scripted_mapping({("global", 1): wrong, ("global", 2): right}, tmp_path,
+                                     mapper="global")
+    assert calls == [("global", 0), ("global", 1), ("global", 2)]
+    assert {t.init_rules for t in trials} == {"global"}
+    assert select_trial(trials).unstable
+    calls, trials = scripted_mapping({("global", 0): right, ("global", 1): right}, tmp_path,
+                                     mapper="global")
+    assert calls == [("global", 0), ("global", 1)]
+    assert not select_trial(trials).unstable
 
 
 def test_no_cross_check_when_both_rule_sets_found_a_model_or_neither_did(scripted_mapping,
