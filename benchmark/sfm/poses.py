@@ -2,7 +2,8 @@ r"""Recover per-frame camera poses from a method's frames with COLMAP (pycolmap)
 stage of one run folder, and the names callers import.
 
 The protocol of the paper family (ParticleSfM-style): SIFT on the frames with the intrinsics
-the method reports (PINHOLE, never refined), matching, incremental mapping trials, and a clip
+the method reports (PINHOLE, never refined), matching, mapping trials (COLMAP's global
+mapper; the incremental one as an option), and a clip
 with fewer than 80% of its frames registered counts as a *failure*: it is recorded, never
 raised. Defaults are chosen by measurement (docs/protocol.md, ``python -m bench.poses``).
 

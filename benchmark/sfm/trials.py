@@ -1,8 +1,9 @@
 r"""Choosing among several SfM mapping trials of one clip, and per-frame plausibility, without
 ground truth.
 
-The incremental mapper is seeded: on short clips with few, weak features two seeds can build
-different models from the same matches (a frame registered far off, a different initial pair).
+Both mappers are seeded: on short clips with few, weak features two seeds can build different
+models from the same matches (a frame registered far off, a different initial pair or random
+start).
 The pose stage therefore runs several trials on the same features and matches, and this
 module decides, from the trials alone:
 
