@@ -52,7 +52,7 @@ def variants(which: str) -> dict[str, PoseRecoveryConfig]:
     if which != "main":
         out.update({
             "protocol, every track": PoseRecoveryConfig(global_tracks_per_view=0),
-            "protocol, SIFT at 768 px": PoseRecoveryConfig(max_image_size=768),
+            "protocol, native-size SIFT": PoseRecoveryConfig(max_image_size=0),
             "protocol, 2048 features": PoseRecoveryConfig(max_num_features=2048),
             "protocol, 1 trial": PoseRecoveryConfig(num_trials=1),
             "incremental, 2x upsampled SIFT": inc(upsample_below=10_000),
