@@ -89,8 +89,9 @@ class PoseRecoveryConfig:
     @classmethod
     def incremental(cls, **overrides: Any) -> PoseRecoveryConfig:
         """The protocol of 2026-12-03 (issue 13's first calibration): the incremental mapper,
-        trials alternating COLMAP's and relaxed initial-pair rules; kept for comparison."""
-        return cls(**{"mapper": "incremental", **overrides})
+        trials alternating COLMAP's and relaxed initial-pair rules, native-size SIFT; kept
+        for comparison."""
+        return cls(**{"mapper": "incremental", "max_image_size": 0, **overrides})
 
 
 #: COLMAP's default initial-pair rules and the relaxed fallback (short clips span <= ~20
