@@ -85,18 +85,20 @@ def frame_fidelity(
         if not mask.any():
             raise ValueError("mask selects no pixels")
 
-    ssim_sum, ssim_count = 0.0, 0
+    # Frame by frame: a 1024x576x25 clip as float64 or int64 would take ~350 MB per array.
+    ssim_sum, ssim_count, sse = 0.0, 0, 0
     for i in range(frames.shape[0]):
         ssim = ssim_map(frames[i], reference[i], data_range=255.0)
         if mask is None:
             ssim_sum += float(ssim.mean())
             ssim_count += 1
+            diff = frames[i].astype(np.int64) - reference[i].astype(np.int64)
+            sse += int(np.dot(diff.ravel(), diff.ravel()))  # exact: integers
         else:
             ssim_sum += float(ssim[mask[i]].sum())
             ssim_count += int(mask[i].sum()) * ssim.shape[-1]
     if mask is None:
-        diff = frames.astype(np.int64) - reference.astype(np.int64)
-        psnr = psnr_like_torchmetrics(int(np.sum(diff * diff)), diff.size, data_range=255.0)
+        psnr = psnr_like_torchmetrics(sse, frames.size, data_range=255.0)
     else:
         psnr = masked_psnr(frames, reference, mask)
     return {"psnr": psnr, "ssim": ssim_sum / ssim_count}
