@@ -19,6 +19,7 @@ from pathlib import Path
 from benchmark.cameras import CameraFileError, save_camera_path, save_unavailable_camera
 from benchmark.config.suites import load_suite
 from benchmark.io import atomic_write_text
+from benchmark.sfm.records import PoseRecoveryConfig  # options only: no COLMAP
 from benchmark.sources.scenes import load_scene_view, make_scene_camera, prepare_synthetic_scene
 from methods import REGISTRY, UnknownMethodError, get_method_class, preset_file
 
@@ -116,7 +117,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_poses(args: argparse.Namespace) -> int:
-    from benchmark.sfm.poses import PoseRecoveryConfig, run_poses  # lazy: pycolmap
+    from benchmark.sfm.poses import run_poses  # lazy: pycolmap
 
     conf = PoseRecoveryConfig(
         matcher=args.matcher, mapper=args.mapper, num_threads=args.threads, seed=args.seed
@@ -280,8 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("poses", help="recover poses of a run's frames with COLMAP")
     p.add_argument("--run-dir", required=True, type=Path)
-    p.add_argument("--matcher", choices=["exhaustive", "sequential"], default="sequential")
-    p.add_argument("--mapper", choices=["incremental", "global"], default="global")
+    # defaults: the protocol's own (PoseRecoveryConfig), not a second copy of them
+    p.add_argument("--matcher", choices=["exhaustive", "sequential"],
+                   default=PoseRecoveryConfig.matcher)
+    p.add_argument("--mapper", choices=["incremental", "global"],
+                   default=PoseRecoveryConfig.mapper)
     p.add_argument("--threads", type=int, default=1, help="1 = bit-reproducible")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_poses)
