@@ -7,8 +7,10 @@ paths, 448x256x14). Every clip is an exact render of a calibration-suite scene
 - ``legacy``: the protocol before issue 13 (one trial, relaxed initial-pair rules, no
   plausibility checks, full-size SIFT with up to 8192 features, exhaustive matching);
 - ``incremental``: the protocol of 2026-12-03 (incremental mapper, mixed initial-pair rules);
+- ``global of 2026-12-04``: the global mapper with two trials that differ by the mapper's
+  seed only;
 - ``protocol``: today's default (:class:`benchmark.sfm.poses.PoseRecoveryConfig`: the global
-  mapper);
+  mapper, trials that differ by the verification's seed);
 - candidate settings the defaults were chosen from (feature count, extraction size,
   sequential matching), with ``--variants all``.
 
@@ -41,13 +43,15 @@ FULL = {"scenes": ["room00", "room01", "hard00", "hard01"],
 
 
 def variants(which: str) -> dict[str, PoseRecoveryConfig]:
-    """``main``: legacy, the incremental protocol of 2026-12-03 and today's protocol;
+    """``main``: legacy, the incremental protocol of 2026-12-03, the global one of 2026-12-04
+    and today's protocol;
     ``all``: every candidate too; else labels separated by ";" (the first is the one ratios
     are taken to). ``incremental, ...`` are the candidates the incremental
     protocol was chosen from (docs/protocol.md's tables of 2026-12-03 call them
     ``protocol, ...``)."""
     inc = PoseRecoveryConfig.incremental
     out = {"legacy": PoseRecoveryConfig.legacy(), "incremental": inc(),
+           "global of 2026-12-04": PoseRecoveryConfig(num_trials=2, verification_trials=False),
            "protocol": PoseRecoveryConfig()}
     if which != "main":
         out.update({
@@ -85,7 +89,8 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     rots = [r["rpe_rot_deg"] for r in rows if r["ate_pct"] is None and r["rpe_rot_deg"]
             is not None]
     stage = {k: sum(r.get(f"{k}_s", 0.0) or 0.0 for r in rows) / n
-             for k in ("extraction", "matching", "mapping", "rotation")}
+             for k in ("extraction", "matching", "verification", "mapping", "rotation")}
+    stage["matching"] += stage.pop("verification")  # trials' re-verification: matching work
     return {
         "cpu": sum(r["cpu_s"] for r in rows) / n, **stage,
         "failed": sum(r["score_status"] != "ok" for r in rows),

@@ -2,8 +2,8 @@
 
 Run ``python -m bench.trajattn`` (``--device cuda`` on a GPU machine). At an SVD-XT
 layer by default (CFG batch 2, F = 25, latent 36x64, C = 640 = 10 heads of 64, N = 2hw
-trajectories, ~80% of points valid, nearest mode, float32, 1 CPU thread) it times, best of
-``--repeats`` after ``--warmup`` untimed calls (1):
+trajectories, ~80% of points valid, nearest mode, float32 unless ``--dtype``, 1 CPU
+thread) it times, best of ``--repeats`` after ``--warmup`` untimed calls (1):
 
 - Alg. 2 (back projection): :func:`trajattn.sampling.scatter_back` against the official
   code's style, a Python loop over frames and batch items with ``index_put_(accumulate=True)``
@@ -38,6 +38,7 @@ from collections.abc import Callable
 import torch
 from diffusers.models.attention_processor import Attention
 
+from trajattn import chunked
 from trajattn.branch import attend, attend_along_trajectories
 from trajattn.sampling import TrajectoryIndex, build_trajectory_index, gather_tokens, scatter_back
 
@@ -47,6 +48,7 @@ BLOCK = ("block-inputs", "block-attn1", "block-official", "block-before", "block
 #: attn1 alone and attn1 + branch timed alternately in one process (see ``--paired``)
 PAIRED = "block-paired"
 VARIANTS = ALG2 + ALG1 + BLOCK
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 def official_gather(hidden: torch.Tensor, index: TrajectoryIndex) -> torch.Tensor:
@@ -187,11 +189,12 @@ def variant_call(name: str, args, device: torch.device) -> Callable[[], object] 
     """The call a variant times, its inputs already built (None: inputs only)."""
     batch, frames, h, w, channels, image = shape_of(args)
     g = torch.Generator(device).manual_seed(1)
+    dtype = DTYPES[args.dtype]
     if name.startswith("alg2"):
         index = make_index(args, device)
         tokens = torch.randn(
             batch * index.num_trajectories, frames, channels, generator=g, device=device
-        )
+        ).to(dtype)
         calls = {
             "alg2-official": lambda: official_scatter(tokens, index),
             "alg2-ours": lambda: scatter_back(tokens, index),
@@ -199,7 +202,9 @@ def variant_call(name: str, args, device: torch.device) -> Callable[[], object] 
         return calls.get(name)
     if name.startswith("alg1"):
         index = make_index(args, device)
-        hidden = torch.randn(batch * h * w, frames, channels, generator=g, device=device)
+        hidden = torch.randn(
+            batch * h * w, frames, channels, generator=g, device=device
+        ).to(dtype)
         calls = {
             "alg1-official": lambda: official_gather(hidden, index),
             "alg1-ours": lambda: gather_tokens(hidden, index),
@@ -207,11 +212,12 @@ def variant_call(name: str, args, device: torch.device) -> Callable[[], object] 
         return calls.get(name)
     heads = channels // 64
     torch.manual_seed(0)
-    attn1 = Attention(channels, heads=heads, dim_head=64).to(device)
-    branch = Attention(channels, heads=heads, dim_head=64, bias=False, out_bias=True).to(device)
-    hidden = torch.randn(
-        batch * h * w, frames, channels, generator=g, device=device, requires_grad=True
+    attn1 = Attention(channels, heads=heads, dim_head=64).to(device, dtype)
+    branch = Attention(channels, heads=heads, dim_head=64, bias=False, out_bias=True).to(
+        device, dtype
     )
+    hidden = torch.randn(batch * h * w, frames, channels, generator=g, device=device).to(dtype)
+    hidden.requires_grad_(True)
     subsets = torch.Generator().manual_seed(0)  # a fresh subset per call, as in the processor
 
     def block(back_projected: Callable[[TrajectoryIndex], torch.Tensor] | None):
@@ -276,6 +282,8 @@ def forwarded(args) -> list[str]:
         str(w),
         f"--channels={args.channels}",
         f"--valid={args.valid}",
+        f"--dtype={args.dtype}",
+        f"--chunk-mib={args.chunk_mib}",
     ]
 
 
@@ -322,6 +330,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latent", type=int, nargs=2, default=(36, 64))
     parser.add_argument("--channels", type=int, default=640)
     parser.add_argument("--valid", type=float, default=0.8, help="fraction of valid points")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32",
+                        help="tokens and modules (half precision: as SVD runs on a GPU)")
+    parser.add_argument("--chunk-mib", type=int, default=0,
+                        help="the nearest path's chunk budget on this device (MiB; default: "
+                        "trajattn.chunked.CHUNK_BYTES)")
     parser.add_argument("--skip-block", action="store_true", help="Alg. 1 and 2 only")
     parser.add_argument("--block-only", action="store_true", help="the temporal block only")
     parser.add_argument("--paired", action="store_true",
@@ -333,6 +346,8 @@ def main(argv: list[str] | None = None) -> None:
                         "block takes ~5x longer; ratios are then to attn1)")
     parser.add_argument("--child", choices=(*VARIANTS, PAIRED), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.chunk_mib:
+        chunked.CHUNK_BYTES[torch.device(args.device).type] = args.chunk_mib << 20
     if args.child:
         torch.set_num_threads(args.threads)  # CPU threads; no effect on CUDA kernels
         print(json.dumps(run_variant(args.child, args)))
@@ -343,7 +358,7 @@ def main(argv: list[str] | None = None) -> None:
     valid = make_index(args, torch.device("cpu")).valid.float().mean().item()
     print(
         f"batch {batch}, F={frames}, latent {h}x{w}, C={channels}, N={2 * h * w}, "
-        f"{valid:.0%} valid, nearest, float32, device {device}"
+        f"{valid:.0%} valid, nearest, {args.dtype}, device {device}"
         + (f", {args.threads} thread(s)" if device.type == "cpu" else "")
     )
     groups = [] if args.block_only else [("Alg. 2 scatter-back", ALG2), ("Alg. 1 gather", ALG1)]

@@ -26,8 +26,11 @@ from __future__ import annotations
 import torch
 
 #: bytes of gathered q/k/v per chunk: small enough on CPU to stay in cache and be reused by the
-#: allocator instead of faulting in fresh pages; large on CUDA, where kernel launches cost more.
-CHUNK_BYTES = {"cpu": 16 << 20, "cuda": 1 << 30}
+#: allocator instead of faulting in fresh pages. On CUDA (H200, SVD-XT layer, float32,
+#: ``python -m bench.trajattn --device cuda --block-only --chunk-mib N``) 64 MiB peaked at
+#: 5.4 GB for 2.51x attn1's time, 256 MiB at 6.4 GB (2.45x), 1 GiB at 10.4 GB (2.43x):
+#: launches cost little there, the workspace a lot (docs/trajattn.md).
+CHUNK_BYTES = {"cpu": 16 << 20, "cuda": 64 << 20}
 
 
 def chunk_sequences(sequence_bytes: int, device: torch.device) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -224,9 +225,7 @@ def extract_and_match(
         extraction.max_image_size = conf.max_image_size
     matching = pycolmap.FeatureMatchingOptions()
     matching.num_threads = conf.num_threads
-    verification = pycolmap.TwoViewGeometryOptions()
-    verification.ransac.random_seed = conf.seed
-    verification.ransac.num_threads = conf.num_threads
+    verification = verification_options(pycolmap, conf, conf.seed)
     start = time.process_time()
     pycolmap.extract_features(
         database, image_dir, image_names=names, camera_mode=pycolmap.CameraMode.SINGLE,
@@ -244,3 +243,52 @@ def extract_and_match(
             database, matching, pycolmap.ExhaustivePairingOptions(), verification, device=device
         )
     timings["matching"] = time.process_time() - start
+
+
+def verification_options(pycolmap: Any, conf: PoseRecoveryConfig, seed: int) -> Any:
+    """Geometric verification (RANSAC on each matched pair) seeded with ``seed``."""
+    verification = pycolmap.TwoViewGeometryOptions()
+    verification.ransac.random_seed = seed
+    verification.ransac.num_threads = conf.num_threads
+    return verification
+
+
+def reverify(
+    pycolmap: Any, database: Path, copy: Path, conf: PoseRecoveryConfig, seed: int
+) -> None:
+    """A copy of ``database`` whose matches are verified again with RANSAC seed ``seed``.
+
+    The features and raw matches are kept (the costly part of matching); only the verified
+    inlier sets and two-view geometries are recomputed. On short clips with few, weak
+    features they depend on the seed, and the mapper's model with them (docs/protocol.md,
+    "Trials"): this is what a trial of the global mapper varies."""
+    shutil.copyfile(database, copy)
+    db = pycolmap.Database.open(str(copy))
+    try:
+        db.clear_two_view_geometries()
+    finally:
+        db.close()
+    verifier = pycolmap.GeometricVerifierOptions()
+    verifier.num_threads = conf.num_threads
+    pycolmap.geometric_verification(
+        copy, verifier, pycolmap.ExistingMatchedPairingOptions(),
+        verification_options(pycolmap, conf, seed),
+    )
+
+
+def same_verified_matches(pycolmap: Any, first: Path, second: Path) -> bool:
+    """Both databases hold the same verified pairs with the same inlier matches (their
+    features are the same), so a deterministic mapper builds the same model from either."""
+    geometries = []
+    for path in (first, second):
+        db = pycolmap.Database.open(str(path))
+        try:
+            pair_ids, tvgs = db.read_two_view_geometries()
+        finally:
+            db.close()
+        geometries.append({int(pid): (int(t.config), np.asarray(t.inlier_matches))
+                           for pid, t in zip(pair_ids, tvgs, strict=True)})
+    a, b = geometries
+    return a.keys() == b.keys() and all(
+        a[k][0] == b[k][0] and np.array_equal(a[k][1], b[k][1]) for k in a
+    )

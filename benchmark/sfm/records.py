@@ -59,9 +59,16 @@ class PoseRecoveryConfig:
     #: track count: on room00 / orbit_left_15deg at 1024x576x25, 300 per frame cut two
     #: trials' mapping from 34 to 9.6 CPU s at the same ATE (docs/protocol.md).
     global_tracks_per_view: int = 300
-    #: Mapping trials on the same features and matches (``trial_plan`` in
-    #: benchmark.sfm.mapping gives each trial's rules and seed).
-    num_trials: int = 2
+    #: Mapping trials on the same features (``trial_plan`` in benchmark.sfm.mapping gives
+    #: each trial's rules and seed). Global mapper: 3 (fewer when the first two coincide,
+    #: see ``verification_trials``); the incremental protocol of 2026-12-03: 2.
+    num_trials: int = 3
+    #: Global mapper only: trial k >= 1 verifies the raw matches again with RANSAC seed
+    #: seed + k before mapping (the mapper itself is deterministic given the matches: its
+    #: seed changed no model on the calibration clips), and a trial whose verified matches
+    #: equal trial 0's ends the trials (docs/protocol.md, "Trials"). False: trials differ
+    #: by the mapper's seed only (the protocol of 2026-12-04, whose trials coincided).
+    verification_trials: bool = True
     #: "mixed" (the protocol): trials alternate COLMAP's initial-pair rules and the relaxed
     #: ones (seed, seed, seed+1, ...), so the relaxed rules are both the fallback when
     #: COLMAP's find no model and a cross-check of the model they find;
@@ -91,7 +98,8 @@ class PoseRecoveryConfig:
         """The protocol of 2026-12-03 (issue 13's first calibration): the incremental mapper,
         trials alternating COLMAP's and relaxed initial-pair rules, native-size SIFT; kept
         for comparison."""
-        return cls(**{"mapper": "incremental", "max_image_size": 0, **overrides})
+        return cls(**{"mapper": "incremental", "max_image_size": 0, "num_trials": 2,
+                      **overrides})
 
 
 #: COLMAP's default initial-pair rules and the relaxed fallback (short clips span <= ~20

@@ -12,10 +12,13 @@ module decides, from the trials alone:
    high, it observes too few 3-D points, or its camera centre or rotation jumps away from its
    neighbours' (paths of the benchmark are smooth at the frame rate; a lone jump is a
    mis-registration, not motion).
-2. **Selection** (:func:`select_trial`): most plausible frames first; among those, the trial
-   that agrees best with the others (least median discrepancy after a similarity alignment,
-   i.e. the medoid), then the lower mean reprojection error, then more 3-D points, then the
-   lower seed.
+2. **Selection** (:func:`select_trial`): most plausible frames first; among those, with three
+   trials or more, the ones whose median discrepancy to the others (after a similarity
+   alignment) is within ``max_disagreement`` (none: the medoid); then the lower mean
+   reprojection error, then more 3-D points, then the lower seed. Reprojection error decides
+   between models that all agree within the limit: on seed-dependent hard clips the two
+   modes differ by under 1% of the path, and the better one has the lower error
+   (docs/protocol.md, "Trials").
 3. **Per-frame consensus**: a frame of the chosen trial that no other trial places within
    ``consensus_tol`` of it is dropped ("disagrees with every other trial").
 4. **Stability flag**: when the chosen trial's median per-frame discrepancy to the other
@@ -53,6 +56,10 @@ ROT_SLACK = 1.5
 #: Per-frame consensus tolerance and trial-level stability threshold (fractions of scale).
 CONSENSUS_TOL = 0.05
 MAX_DISAGREEMENT = 0.02
+#: Two trials whose frames all lie within this fraction of the scale of each other are one
+#: model (the global mapper's trials on rooms: below 1e-5 although a few inliers differ;
+#: seed-dependent hard clips: 7e-5 to 5e-2; docs/protocol.md, "Trials").
+COINCIDE_TOL = 1e-5
 
 
 @dataclass
@@ -68,6 +75,9 @@ class Trial:
     point_depth: float = float("nan")  # median depth of the 3-D points (model units)
     init_rules: str = "default"
     dropped: dict[int, str] = field(default_factory=dict)
+    #: seed of an earlier trial whose verified matches this trial's equal (same model; not
+    #: mapped again)
+    same_as: int | None = None
 
     @property
     def registered(self) -> list[int]:
@@ -98,7 +108,7 @@ class Trial:
             else round(float(self.mean_reproj_px), 4),
             "points3d": int(self.num_points3d),
             "dropped": {str(k): v for k, v in sorted(self.dropped.items())},
-        }
+        } | ({} if self.same_as is None else {"same_matches_as_seed": self.same_as})
 
 
 def _centre(w2c: np.ndarray) -> np.ndarray:
@@ -265,17 +275,19 @@ def select_trial(
         return float(np.median(meds)) if meds else 0.0
 
     discs = {id(t): median_disc(t) for t in top}
-    # the medoid needs three trials: of two, each is as far from the other
-    medoid = len(usable) >= 3
-    chosen = min(
-        top,
-        key=lambda t: (
-            discs[id(t)] if medoid else 0.0,
-            t.mean_reproj_px if np.isfinite(t.mean_reproj_px) else float("inf"),
-            -t.num_points3d,
-            t.seed,
-        ),
-    )
+
+    def fit(t: Trial) -> tuple[float, int, int]:
+        reproj = t.mean_reproj_px if np.isfinite(t.mean_reproj_px) else float("inf")
+        return reproj, -t.num_points3d, t.seed
+
+    pool = top
+    # with three trials or more, a majority can outvote a far-off one: the pool is the trials
+    # within max_disagreement of the others (median), or else the medoid alone (of two trials
+    # each is as far from the other)
+    if len(usable) >= 3:
+        pool = [t for t in top if discs[id(t)] <= max_disagreement]
+        pool = pool or [min(top, key=lambda t: (discs[id(t)], *fit(t)))]
+    chosen = min(pool, key=fit)
     dropped = dict(chosen.dropped)
     others = [t for t in usable if t is not chosen]
     if plausibility and others:
@@ -291,3 +303,12 @@ def select_trial(
         and disagreement > max_disagreement
     )
     return Selection(chosen, dropped, disagreement, unstable)
+
+
+def coincide(a: Trial, b: Trial) -> bool:
+    """``a`` and ``b`` register the same frames (3 or more) and place every one within
+    ``COINCIDE_TOL`` of the scale of each other: one model, whatever their seeds."""
+    if a.registered != b.registered or len(a.registered) < 3:
+        return False
+    disc = frame_discrepancy(a, b)
+    return bool(disc) and max(disc.values()) <= COINCIDE_TOL

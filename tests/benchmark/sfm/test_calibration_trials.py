@@ -90,7 +90,7 @@ def fake_colmap(monkeypatch, tmp_path):
     calls: list[tuple[str, int]] = []
     script: dict[str, list[np.ndarray] | None] = {}
 
-    def fake_trials(pycolmap, database, image_dir, models, names, conf, relaxed):
+    def fake_trials(pycolmap, database, image_dir, models, names, conf, relaxed, timings=None):
         out = []
         for k, (relaxed_k, seed) in enumerate(poses_mod.trial_plan(conf, relaxed)):
             rules = "relaxed" if relaxed_k else "default"
@@ -285,7 +285,8 @@ def scripted_mapping(monkeypatch):
         colmap = _ScriptedColmap({k: None if v is None else Model(v) for k, v in script.items()})
         names = [f"{f:05d}.png" for f in range(F)]
         out = poses_mod.run_trials(colmap, tmp_path / "db", tmp_path, tmp_path / "models", names,
-                                   PoseRecoveryConfig(**{"mapper": "incremental", **conf}),
+                                   PoseRecoveryConfig(**{"mapper": "incremental",
+                                                         "num_trials": 2, **conf}),
                                    relaxed=False)
         return colmap.calls, [trial for trial, _, _ in out]
 
@@ -312,16 +313,17 @@ def test_a_lone_model_gets_a_cross_check_trial_and_a_far_off_one_is_flagged(scri
 def test_global_mapper_trials_differ_by_seed_and_a_lone_model_is_cross_checked(
     scripted_mapping, tmp_path
 ):
-    """The protocol's global mapper: two trials on seeds 0 and 1; when only one finds a model,
-    a third on seed 2 cross-checks it, and a disagreement flags the clip."""
+    """The 2026-12-04 global protocol (trials differ by the mapper's seed): two trials on seeds
+    0 and 1; when only one finds a model, a third on seed 2 cross-checks it, and a
+    disagreement flags the clip."""
     wrong, right = (_orbit(bend=0.6), 0.84), (_orbit(scale=2.0), 0.33)
     calls, trials = scripted_mapping({("global", 1): wrong, ("global", 2): right}, tmp_path,
-                                     mapper="global")
+                                     mapper="global", verification_trials=False)
     assert calls == [("global", 0), ("global", 1), ("global", 2)]
     assert {t.init_rules for t in trials} == {"global"}
     assert select_trial(trials).unstable
     calls, trials = scripted_mapping({("global", 0): right, ("global", 1): right}, tmp_path,
-                                     mapper="global")
+                                     mapper="global", verification_trials=False)
     assert calls == [("global", 0), ("global", 1)]
     assert not select_trial(trials).unstable
 
@@ -336,3 +338,123 @@ def test_no_cross_check_when_both_rule_sets_found_a_model_or_neither_did(scripte
     # without the plausibility rules (or outside mixed rules) the plan is run as it is
     calls, _ = scripted_mapping({("relaxed", 1): model}, tmp_path, plausibility=False)
     assert calls == [("default", 0), ("relaxed", 1)]
+
+
+def test_among_agreeing_trials_the_lower_reprojection_error_wins():
+    """The calibration's hard02 / orbit_left_10deg+dolly_in_15pct class: verification seeds
+    give two models under 1% of the path apart; the majority's is the worse one, and the
+    better has the lower mean reprojection error. All three agree within the stability limit,
+    so the lowest error is chosen (a medoid rule would pick the majority) and the clip is
+    stable."""
+    worse = _orbit(bend=0.05)
+    trials = [_trial(0, worse, reproj=0.52), _trial(1, worse, reproj=0.52),
+              _trial(2, _orbit(scale=2.0), reproj=0.47)]
+    selection = select_trial(trials)
+    assert selection.disagreement is not None and 0.001 < selection.disagreement < 0.02
+    assert selection.trial is not None and selection.trial.seed == 2
+    assert not selection.unstable and not selection.dropped
+
+
+@pytest.fixture()
+def verification_mapping(monkeypatch, scripted_mapping):
+    """run_trials of the global mapper on a scripted COLMAP whose re-verified databases are
+    scripted too: ``matches[k]`` names trial k's verified matches (equal names: equal
+    matches), ``models[name]`` the model mapped from them. Returns (mapped match names,
+    mapper seeds, trials)."""
+
+    def run(matches, models, tmp_path, **conf):
+        mapped, seeds = [], []
+
+        class Colmap(_ScriptedColmap):
+            def global_mapping(self, database, image_dir, folder, options):
+                name = Path(database).read_text()
+                mapped.append(name)
+                seeds.append(options[1])
+                return {} if models[name] is None else {0: models[name]}
+
+        def reverify(pycolmap, database, copy, conf, seed):
+            copy.write_text(matches[seed - conf.seed])
+
+        monkeypatch.setattr(poses_mod, "reverify", reverify)
+        monkeypatch.setattr(poses_mod, "same_verified_matches",
+                            lambda pycolmap, a, b: a.read_text() == b.read_text())
+        database = tmp_path / "database.db"
+        database.write_text(matches[0])
+        names = [f"{f:05d}.png" for f in range(F)]
+
+        class Model(tuple):
+            def compute_mean_reprojection_error(self) -> float:
+                return self[1]
+
+            def num_points3D(self) -> int:
+                return 3000
+
+        colmap = Colmap({})
+        models = {k: None if v is None else Model(v) for k, v in models.items()}
+        timings: dict[str, float] = {}
+        out = poses_mod.run_trials(colmap, database, tmp_path, tmp_path / "models", names,
+                                   PoseRecoveryConfig(seed=5, **conf), relaxed=False,
+                                   timings=timings)
+        assert "verification" in timings or len(out) == 1
+        return mapped, seeds, [trial for trial, _, _ in out]
+
+    return run
+
+
+def test_global_trials_vary_the_verified_matches_and_keep_the_mapper_seed(
+    verification_mapping, tmp_path
+):
+    worse, better = (_orbit(bend=0.05), 0.52), (_orbit(scale=2.0), 0.47)
+    worse_too = (_orbit(bend=0.048), 0.52)  # the same mode, not the same model
+    mapped, seeds, trials = verification_mapping(
+        ["a", "b", "c"], {"a": worse, "b": worse_too, "c": better}, tmp_path)
+    assert mapped == ["a", "b", "c"] and seeds == [5, 5, 5]
+    assert [t.seed for t in trials] == [5, 6, 7]  # trial k: verification seed seed + k
+    chosen = select_trial(trials).trial
+    assert chosen is not None and chosen.seed == 7
+
+
+def test_global_trials_stop_when_the_second_verification_changes_nothing(
+    verification_mapping, tmp_path
+):
+    model = (_orbit(), 0.3)
+    mapped, _, trials = verification_mapping(["a", "a", "c"], {"a": model, "c": None},
+                                             tmp_path)
+    assert mapped == ["a"]  # mapped once: the same matches give the same model
+    assert [t.seed for t in trials] == [5, 6] and trials[1].same_as == 5
+    assert trials[1].verdict()["same_matches_as_seed"] == 5
+    assert "same_matches_as_seed" not in trials[0].verdict()
+    assert not select_trial(trials).unstable
+    # a later repeat is recorded, not mapped again, and the trials go on
+    other = (_displace(_orbit(), 7, np.array([0, 3e-4, 0])), 0.3)
+    mapped, _, trials = verification_mapping(["a", "b", "a"], {"a": model, "b": other},
+                                             tmp_path)
+    assert mapped == ["a", "b"] and trials[2].same_as == 5
+
+
+def test_a_lone_global_model_is_cross_checked_by_another_verification(
+    verification_mapping, tmp_path
+):
+    wrong, right = (_orbit(bend=0.6), 0.3), (_orbit(), 0.4)
+    mapped, _, trials = verification_mapping(
+        ["a", "b", "c", "d"], {"a": wrong, "b": None, "c": None, "d": right}, tmp_path)
+    assert mapped == ["a", "b", "c", "d"]  # the first trial's lone model gets a fourth
+    assert select_trial(trials).unstable
+    mapped, _, _ = verification_mapping(["a", "b", "c"], {"a": None, "b": None, "c": None},
+                                        tmp_path)
+    assert mapped == ["a", "b"]  # two verifications without a model: not the seed's doing
+
+
+def test_global_trials_stop_when_the_second_model_coincides_with_the_first(
+    verification_mapping, tmp_path
+):
+    # rooms: a few inliers differ between verification seeds, the model does not (< 1e-5 of
+    # the scale); a model 1e-4 away (a hard clip's) is a different one and a third trial runs
+    same, near = (_orbit(), 0.3), (_displace(_orbit(), 7, np.array([0, 2e-6, 0])), 0.3)
+    mapped, _, trials = verification_mapping(["a", "b", "c"], {"a": same, "b": near,
+                                                                "c": same}, tmp_path)
+    assert mapped == ["a", "b"] and len(trials) == 2
+    apart = (_displace(_orbit(), 7, np.array([0, 3e-4, 0])), 0.3)
+    mapped, _, _ = verification_mapping(["a", "b", "c"], {"a": same, "b": apart, "c": same},
+                                        tmp_path)
+    assert mapped == ["a", "b", "c"]
