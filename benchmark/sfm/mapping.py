@@ -228,7 +228,11 @@ def recover_poses(
         keypoints and how many inlier matches there were) or COLMAP errors.
     """
     import pycolmap  # native library (~0.3 s): loaded only when a clip is posed, so the
-    # scoring and report stages, which import this package for poses.json, stay light
+    # scoring and report stages, which import this package for poses.json, stay light.
+    # Keep it lazy: with pycolmap 4.2.1's wheel, a process that imports pycolmap before
+    # torch and then encodes a PNG with OpenCV aborts ("double free or corruption" in
+    # libpng's deflateEnd; seen 2026-12-04 in a script that rendered clips after importing
+    # pycolmap). Loaded after them, as here, it does not.
 
     conf = conf or PoseRecoveryConfig()
     work = Path(work_dir)

@@ -14,7 +14,7 @@ from trajattn.sampling import build_trajectory_index
 def tiny_args(**over) -> argparse.Namespace:
     values = dict(
         device="cpu", threads=1, repeats=1, warmup=0, frames=3, latent=(4, 6), channels=64,
-        valid=0.8,
+        valid=0.8, dtype="float32", chunk_mib=0,
     )  # fmt: skip
     return argparse.Namespace(**(values | over))
 
@@ -80,3 +80,12 @@ def test_alternating_timer_counts_the_page_faults_of_fresh_memory():
                                     repeats=2, warmup=1)
     assert result["second_kfaults"] >= 16 > result["first_kfaults"]
     assert result["second_sys_s"] >= 0 and result["second_user_s"] >= 0
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_dtype_option_runs_the_variants_in_that_precision(dtype):
+    # --dtype: what SVD runs in on a GPU; Alg. 2 keeps the tokens' dtype (float32 sums inside)
+    args = tiny_args(dtype=dtype)
+    out = bench.variant_call("alg2-ours", args, torch.device("cpu"))()
+    assert out[0].dtype == bench.DTYPES[dtype]
+    assert bench.variant_call("alg1-ours", args, torch.device("cpu"))().dtype == bench.DTYPES[dtype]
