@@ -326,11 +326,13 @@ def recover_poses(
             f"by {selection.disagreement:.1%} of the path's scale (median over frames; "
             f"limit {MAX_DISAGREEMENT:.0%})"
         )
-        return result
-    result = _gate(result, conf)
+    else:
+        result = _gate(result, conf)
     if result.status == "failed" and conf.rotation_fallback and "rotation" not in timings:
-        # A partial model of a clip the homographies explain (e.g. a pan with a little
-        # parallax): its rotations are still measurable.
+        # A partial or unstable model of a clip the homographies explain (a pan with a
+        # little parallax: trials disagree on translations there is nothing to measure
+        # of, e.g. calibration hard00 / pan_left_15deg, 448x256x14, seed 1): its rotations
+        # are still measurable.
         rot_start = time.process_time()
         rotation = rotation_only(pycolmap, database, names, K, conf)
         timings["rotation"] = time.process_time() - rot_start

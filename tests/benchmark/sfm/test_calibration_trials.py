@@ -458,3 +458,29 @@ def test_global_trials_stop_when_the_second_model_coincides_with_the_first(
     mapped, _, _ = verification_mapping(["a", "b", "c"], {"a": same, "b": apart, "c": same},
                                         tmp_path)
     assert mapped == ["a", "b", "c"]
+
+
+def test_unstable_trials_of_a_rotation_dominant_clip_score_by_rotation(
+    fake_colmap, tmp_path, monkeypatch
+):
+    # a pan with a little parallax: SfM trials find models that disagree on the (tiny)
+    # translation; the homographies explain the matches, so the rotations are measured
+    calls, script, paths = fake_colmap
+    script["default"] = _orbit()
+    script["relaxed"] = _orbit(bend=0.6)
+    conf = dict(num_trials=2, init_rules="mixed", rotation_fallback=True)
+    unstable = recover_poses(paths, canonical_K(448, 256), tmp_path / "a",
+                             PoseRecoveryConfig(**{**conf, "rotation_fallback": False}))
+    assert unstable.status == "failed" and "unstable" in unstable.reason
+    rotations = [np.eye(4) for _ in range(F)]
+    monkeypatch.setattr(poses_mod, "rotation_only",
+                        lambda *a, **k: (rotations, "13/13 matched pairs rotation-dominant"))
+    result = recover_poses(paths, canonical_K(448, 256), tmp_path / "b",
+                           PoseRecoveryConfig(**conf))
+    assert result.status == "ok" and result.kind == "rotation_only"
+    assert "SfM unstable" in result.reason and "translation undefined" in result.reason
+    # not rotation-dominant: the unstable verdict stands
+    monkeypatch.setattr(poses_mod, "rotation_only", lambda *a, **k: None)
+    result = recover_poses(paths, canonical_K(448, 256), tmp_path / "c",
+                           PoseRecoveryConfig(**conf))
+    assert result.status == "failed" and "unstable" in result.reason
