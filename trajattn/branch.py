@@ -18,6 +18,7 @@ from diffusers.models.attention_processor import Attention
 from trajattn.chunked import attend_grid_chunked
 from trajattn.sampling import (
     TrajectoryIndex,
+    accumulator_dtype,
     cell_counts,
     gather_tokens,
     scatter_back,
@@ -159,11 +160,13 @@ def attend_along_trajectories(
     sizes = [attn.to_q.out_features, attn.to_k.out_features, attn.to_v.out_features]
     weight = torch.cat([attn.to_q.weight, attn.to_k.weight, attn.to_v.weight])
     proj = attn.to_out[0]
-    if index.index.shape[0] == 1 and hidden.dtype in (torch.float32, torch.float64):
-        # nearest mode: gather, attention and scatter chunk by chunk (trajattn.chunked)
+    if index.index.shape[0] == 1:
+        # nearest mode: gather, attention and scatter chunk by chunk (trajattn.chunked); half
+        # precision keeps its softmax, sums and counts in float32
         batch = hidden.shape[0] // (index.latent_size[0] * index.latent_size[1])
         rows = target_rows(index, batch).reshape(-1)
-        covered, denom = cell_counts(index, rows[: index.valid.numel()], hidden.dtype)
+        covered, denom = cell_counts(index, rows[: index.valid.numel()],
+                                     accumulator_dtype(hidden.dtype))
         mean, probs = attend_grid_chunked(
             hidden,
             weight,

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import torch
 
+from trajattn.sampling import accumulator_dtype
+
 #: bytes of gathered q/k/v per chunk: small enough on CPU to stay in cache and be reused by the
 #: allocator instead of faulting in fresh pages. On CUDA (H200, SVD-XT layer, float32,
 #: ``python -m bench.trajattn --device cuda --block-only --chunk-mib N``) 64 MiB peaked at
@@ -91,34 +93,42 @@ class _ChunkedAttention(torch.autograd.Function):
         frames, channels = hidden.shape[1:]
         width, inner = weight.shape[0], weight.shape[0] // 3
         flat = hidden.reshape(-1, channels)
+        acc_dtype = accumulator_dtype(flat.dtype)  # half precision: softmax and sums in float32
+        half = acc_dtype != flat.dtype
         qkv = flat.new_empty(flat.shape[0] + 1, width)  # + a zero row that invalid points read
         torch.mm(flat, weight.t(), out=qkv[:-1])
         qkv[-1].zero_()
-        acc = flat.new_zeros(flat.shape[0] + 1, inner)  # + a trash row that they write
+        # + a trash row that they write
+        acc = torch.zeros(flat.shape[0] + 1, inner, dtype=acc_dtype, device=flat.device)
         sequences = rows.numel() // length
-        probs = flat.new_empty(sequences, heads, length, length)
+        probs = torch.empty(sequences, heads, length, length, dtype=acc_dtype,
+                            device=flat.device)
         step = chunk_sequences(length * width * flat.element_size(), flat.device)
-        ws = _Workspace(min(step, sequences), length, heads, inner, flat)
+        ws = _Workspace(min(step, sequences), length, heads, inner, flat, acc_dtype=acc_dtype)
         for start in range(0, sequences, step):
             stop = min(sequences, start + step)
             chunk_rows = rows[start * length : stop * length]
             q, k, v = ws.heads_of(qkv, chunk_rows, stop - start)
             p = probs[start:stop].view(-1, length, length)
-            torch.bmm(q, k.transpose(1, 2), out=p)
+            if half:
+                p.copy_(torch.bmm(q, k.transpose(1, 2), out=ws.scores[: p.shape[0]]))
+            else:
+                torch.bmm(q, k.transpose(1, 2), out=p)
             p.mul_(scale)
             if mask is not None:
                 p.view(stop - start, heads, length, length).masked_fill_(
                     ~mask[start:stop, None, None, :], float("-inf")
                 )
             _softmax_(p)
-            out = torch.bmm(p, v, out=ws.out[: p.shape[0]])
+            p_in = ws.scores[: p.shape[0]].copy_(p) if half else p
+            out = torch.bmm(p_in, v, out=ws.out[: p.shape[0]])
             acc.index_add_(0, chunk_rows, ws.tokens_of(out, stop - start, ws.token_out))
         cells = denom.shape[0]
         mean = acc[:-1].view(-1, cells, inner).div_(denom[:, None])
         ctx.save_for_backward(hidden, weight, rows, denom, qkv, probs)
         ctx.shape = (heads, scale, length, step)
         ctx.mark_non_differentiable(probs)
-        return mean.view(-1, frames, inner), probs
+        return mean.view(-1, frames, inner).to(flat.dtype), probs
 
     @staticmethod
     def backward(ctx, grad, _):
@@ -126,13 +136,20 @@ class _ChunkedAttention(torch.autograd.Function):
         heads, scale, length, step = ctx.shape
         inner = weight.shape[0] // 3
         cells = denom.shape[0]
-        grad_mean = grad.new_empty(qkv.shape[0], inner)  # + the zero row invalid points read
+        acc_dtype = probs.dtype
+        half = acc_dtype != qkv.dtype
+        # + the zero row invalid points read
+        grad_mean = qkv.new_empty(qkv.shape[0], inner)
         into = grad_mean[:-1].view(-1, cells, inner)
-        torch.div(grad.reshape(-1, cells, inner), denom[:, None], out=into)
+        if half:  # the division in float32, the gathered gradient in the tokens' precision
+            into.copy_(grad.reshape(-1, cells, inner).to(acc_dtype).div_(denom[:, None]))
+        else:
+            torch.div(grad.reshape(-1, cells, inner), denom[:, None], out=into)
         grad_mean[-1].zero_()
-        onto = qkv.new_zeros(qkv.shape)  # q/k/v gradients on the grid
+        onto = torch.zeros(qkv.shape, dtype=acc_dtype, device=qkv.device)  # q/k/v grads, grid
         sequences = probs.shape[0]
-        ws = _Workspace(min(step, sequences), length, heads, inner, qkv, backward=True)
+        ws = _Workspace(min(step, sequences), length, heads, inner, qkv, backward=True,
+                        acc_dtype=acc_dtype)
         for start in range(0, sequences, step):
             stop = min(sequences, start + step)
             n = stop - start
@@ -140,14 +157,18 @@ class _ChunkedAttention(torch.autograd.Function):
             q, k, v = ws.heads_of(qkv, chunk_rows, n)
             (d_out,) = ws.heads_of(grad_mean, chunk_rows, n, into=ws.d_out)
             p = probs[start:stop].view(-1, length, length)
-            d_v = torch.bmm(p.transpose(1, 2), d_out, out=ws.d_v[: p.shape[0]])
+            p_in = ws.scores[: p.shape[0]].copy_(p) if half else p
+            d_v = torch.bmm(p_in.transpose(1, 2), d_out, out=ws.d_v[: p.shape[0]])
             d_s = torch.bmm(d_out, v.transpose(1, 2), out=ws.d_s[: p.shape[0]])
-            row_dot = torch.mul(d_s, p, out=ws.product[: p.shape[0]]).sum(-1, keepdim=True)
-            d_s.sub_(row_dot).mul_(p).mul_(scale)  # softmax's and the scale's backward
+            d_s_acc = ws.d_s_acc[: p.shape[0]].copy_(d_s) if half else d_s
+            row_dot = torch.mul(d_s_acc, p, out=ws.product[: p.shape[0]]).sum(-1, keepdim=True)
+            d_s_acc.sub_(row_dot).mul_(p).mul_(scale)  # softmax's and the scale's backward
+            if half:
+                d_s.copy_(d_s_acc)
             d_q = torch.bmm(d_s, k, out=ws.d_q[: p.shape[0]])
             d_k = torch.bmm(d_s.transpose(1, 2), q, out=ws.d_k[: p.shape[0]])
             onto.index_add_(0, chunk_rows, ws.tokens_of((d_q, d_k, d_v), n, ws.token_grad))
-        onto = onto[:-1]
+        onto = onto[:-1].to(qkv.dtype) if half else onto[:-1]
         flat = hidden.reshape(-1, hidden.shape[-1])
         grad_hidden = (onto @ weight).view_as(hidden) if ctx.needs_input_grad[0] else None
         grad_weight = onto.t() @ flat if ctx.needs_input_grad[1] else None
@@ -165,19 +186,25 @@ class _Workspace:
     """Chunk buffers: gathered rows, head-major q/k/v (``(sequences * heads, length, D /
     heads)``, what ``bmm`` takes) and the chunk's outputs and gradients in token layout."""
 
-    def __init__(self, sequences, length, heads, inner, like, backward=False):
+    def __init__(self, sequences, length, heads, inner, like, backward=False, acc_dtype=None):
         self.length, self.heads, self.per_head = length, heads, inner // heads
         tokens, batches = sequences * length, sequences * heads
+        acc_dtype = acc_dtype or like.dtype  # softmax and sums (float32 for half precision)
         self.gathered = like.new_empty(tokens, 3 * inner)
         self.split = like.new_empty(3, batches, length, self.per_head)
         self.out = like.new_empty(batches, length, self.per_head)
-        self.token_out = like.new_empty(tokens, inner)
+        self.token_out = like.new_empty(tokens, inner, dtype=acc_dtype)
+        # half precision: scores and probabilities in the tokens' precision for bmm
+        self.scores = (like.new_empty(batches, length, length) if acc_dtype != like.dtype
+                       else None)
         if backward:
             self.d_q, self.d_k, self.d_v = like.new_empty(3, batches, length, self.per_head)
             self.d_out = like.new_empty(1, batches, length, self.per_head)
             self.d_s = like.new_empty(batches, length, length)
-            self.product = torch.empty_like(self.d_s)
-            self.token_grad = like.new_empty(tokens, 3 * inner)
+            self.d_s_acc = (like.new_empty(batches, length, length, dtype=acc_dtype)
+                            if acc_dtype != like.dtype else None)
+            self.product = like.new_empty(batches, length, length, dtype=acc_dtype)
+            self.token_grad = like.new_empty(tokens, 3 * inner, dtype=acc_dtype)
 
     def heads_of(self, source, rows, sequences, into=None):
         """Rows of ``source`` (blocks of ``heads`` heads each: q/k/v, or one gradient) gathered

@@ -144,7 +144,7 @@ def _flat_rows(index: TrajectoryIndex, batch_size: int) -> torch.Tensor:
     return ((batch * (h * w) + index.index[None]) * num_frames) + frame
 
 
-def _accumulator(dtype: torch.dtype) -> torch.dtype:
+def accumulator_dtype(dtype: torch.dtype) -> torch.dtype:
     """Half precision accumulates in float32 (sums of many tokens, counts above 2048)."""
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
@@ -207,7 +207,7 @@ def scatter_back(tokens: torch.Tensor, index: TrajectoryIndex) -> tuple[torch.Te
         )
     batch_size = rows // index.num_trajectories
     cells = h * w * num_frames
-    acc = _accumulator(tokens.dtype)
+    acc = accumulator_dtype(tokens.dtype)
     trash = batch_size * cells
     flat = target_rows(index, batch_size)  # (B, K, N, F)
     weight = index.weight.to(acc)  # (K, N, F)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from diffusers.models.attention_processor import Attention
 
-from trajattn import chunked
+from trajattn import branch, chunked
 from trajattn.branch import (
     attend,
     attend_along_trajectories,
@@ -158,3 +158,40 @@ def test_chunked_gradcheck_with_one_sequence_per_chunk(monkeypatch):
 
     args = (hidden, attn.to_k.weight)
     assert torch.autograd.gradcheck(value, args, eps=1e-6, atol=1e-5, fast_mode=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_chunked_path_matches_float64(monkeypatch, dtype):
+    # half-precision tokens take the chunked nearest path with softmax, sums and counts in
+    # float32: against the float64 direct composition to half-precision rounding, forward
+    # and gradients, in one chunk and in one sequence per chunk
+    import copy
+
+    index, attn, hidden = setup("nearest", num=12, seed=7)
+    key_mask = index.key_mask(B)
+    ref_attn = copy.deepcopy(attn).double()
+    x64 = hidden.detach().double().requires_grad_(True)
+    ref = scatter_back(attend(ref_attn, gather_tokens(x64, index), key_mask)[0], index)[0]
+    ref_grads = grads(ref, ref_attn, x64)
+    half_attn = copy.deepcopy(attn).to(dtype)
+    x = hidden.detach().to(dtype).requires_grad_(True)
+    atol, rtol = (3e-2, 5e-2) if dtype == torch.bfloat16 else (4e-3, 1e-2)
+
+    def no_sampled_tokens(*_):
+        raise AssertionError("the plain composition materialises every sampled token")
+
+    monkeypatch.setattr(branch, "gather_tokens", no_sampled_tokens)
+
+    def check():
+        got = attend_along_trajectories(half_attn, x, index, key_mask)[0]
+        assert got.dtype == dtype
+        scale = float(ref.abs().max())
+        torch.testing.assert_close(got.double() / scale, ref / scale, atol=atol, rtol=rtol)
+        for a, b in zip(grads(got.float(), half_attn, x), ref_grads, strict=True):
+            assert a.dtype == dtype
+            s = float(b.abs().max())
+            torch.testing.assert_close(a.double() / s, b / s, atol=atol, rtol=rtol)
+
+    check()
+    monkeypatch.setattr(chunked, "CHUNK_BYTES", {"cpu": 1, "cuda": 1})
+    check()
