@@ -57,9 +57,11 @@ ROT_SLACK = 1.5
 CONSENSUS_TOL = 0.05
 MAX_DISAGREEMENT = 0.02
 #: Two trials whose frames all lie within this fraction of the scale of each other are one
-#: model (the global mapper's trials on rooms: below 1e-5 although a few inliers differ;
-#: seed-dependent hard clips: 7e-5 to 5e-2; docs/protocol.md, "Trials").
-COINCIDE_TOL = 1e-5
+#: model for the instrument: a fifth of the smallest median floor (0.046% of the path extent
+#: at 1024x576x25). The global mapper's trials on rooms differ by < 1e-5 at 448x256x14 and
+#: ~2e-5 on room02's dolly at 1024x576x25 although a few inliers differ; the two modes of
+#: the seed-dependent hard02 clip by 3e-3 (docs/protocol.md, "Trials").
+COINCIDE_TOL = 1e-4
 
 
 @dataclass

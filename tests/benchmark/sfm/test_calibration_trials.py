@@ -448,13 +448,13 @@ def test_a_lone_global_model_is_cross_checked_by_another_verification(
 def test_global_trials_stop_when_the_second_model_coincides_with_the_first(
     verification_mapping, tmp_path
 ):
-    # rooms: a few inliers differ between verification seeds, the model does not (< 1e-5 of
-    # the scale); a model 1e-4 away (a hard clip's) is a different one and a third trial runs
-    same, near = (_orbit(), 0.3), (_displace(_orbit(), 7, np.array([0, 2e-6, 0])), 0.3)
+    # rooms: a few inliers differ between verification seeds, the model does not (< 1e-4 of
+    # the scale); a model 7.5e-4 away (a hard clip's) is a different one and a third runs
+    same, near = (_orbit(), 0.3), (_displace(_orbit(), 7, np.array([0, 2e-5, 0])), 0.3)
     mapped, _, trials = verification_mapping(["a", "b", "c"], {"a": same, "b": near,
                                                                 "c": same}, tmp_path)
     assert mapped == ["a", "b"] and len(trials) == 2
-    apart = (_displace(_orbit(), 7, np.array([0, 3e-4, 0])), 0.3)
+    apart = (_displace(_orbit(), 7, np.array([0, 3e-4, 0])), 0.3)  # 7.5e-4 of the scale
     mapped, _, _ = verification_mapping(["a", "b", "c"], {"a": same, "b": apart, "c": same},
                                         tmp_path)
     assert mapped == ["a", "b", "c"]
