@@ -276,19 +276,17 @@ def reverify(
     )
 
 
-def same_verified_matches(pycolmap: Any, first: Path, second: Path) -> bool:
-    """Both databases hold the same verified pairs with the same inlier matches (their
-    features are the same), so a deterministic mapper builds the same model from either."""
-    geometries = []
-    for path in (first, second):
-        db = pycolmap.Database.open(str(path))
-        try:
-            pair_ids, tvgs = db.read_two_view_geometries()
-        finally:
-            db.close()
-        geometries.append({int(pid): (int(t.config), np.asarray(t.inlier_matches))
-                           for pid, t in zip(pair_ids, tvgs, strict=True)})
-    a, b = geometries
-    return a.keys() == b.keys() and all(
-        a[k][0] == b[k][0] and np.array_equal(a[k][1], b[k][1]) for k in a
-    )
+def verified_geometry(pycolmap: Any, database: Path) -> dict[int, tuple[int, bytes]]:
+    """Every verified pair of ``database``: its two-view configuration and inlier matches, as
+    comparable values. Two databases with the same features and equal results hold the same
+    verified matches, so a deterministic mapper builds the same model from either."""
+    db = pycolmap.Database.open(str(database))
+    try:
+        pair_ids, geometries = db.read_two_view_geometries()
+    finally:
+        db.close()
+    out = {}
+    for pair_id, tvg in zip(pair_ids, geometries, strict=True):
+        inliers = np.ascontiguousarray(tvg.inlier_matches, dtype=np.int64).reshape(-1, 2)
+        out[int(pair_id)] = (int(tvg.config), inliers.tobytes())
+    return out

@@ -22,7 +22,7 @@ from benchmark.sfm.colmap import (
     mapper_options,
     reverify,
     rotation_only,
-    same_verified_matches,
+    verified_geometry,
 )
 from benchmark.sfm.records import PoseRecoveryConfig, RecoveredPoses
 from benchmark.sfm.trials import (
@@ -30,7 +30,6 @@ from benchmark.sfm.trials import (
     Selection,
     Trial,
     coincide,
-    frame_discrepancy,
     select_trial,
 )
 
@@ -101,38 +100,35 @@ def verification_trials(
     as with :func:`needs_cross_check`. Re-verification's CPU time is added to
     ``timings["verification"]``."""
     out: list[tuple[Trial, int, Path]] = []
-    databases: list[Path] = []
+    matches: list[Any] = []  # verified matches of trial k's database (read once each)
     n = max(1, conf.num_trials)
     k = 0
     while k < n or (k == n and needs_cross_check(out, conf)):
         if k >= 2 and not any(count for _, count, _ in out):
             break  # two verifications found no model: not a matter of the seed
         seed = conf.seed + k
-        db = database
+        db, same = database, None
         if k:
             start = time.process_time()
             db = models / f"database{k}.db"
             models.mkdir(parents=True, exist_ok=True)
             reverify(pycolmap, database, db, conf, seed)
-            same = next((j for j, other in enumerate(databases)
-                         if same_verified_matches(pycolmap, other, db)), None)
+            if not matches:
+                matches.append(verified_geometry(pycolmap, database))
+            matches.append(verified_geometry(pycolmap, db))
+            same = next((j for j in range(k) if matches[j] == matches[k]), None)
             timings["verification"] = timings.get("verification", 0.0) + (
                 time.process_time() - start)
-            if same is not None:
-                trial, count, folder = out[same]
-                first = trial.seed if trial.same_as is None else trial.same_as
-                out.append((replace(trial, seed=seed, same_as=first, dropped={}), count, folder))
-                databases.append(db)
-                k += 1
-                if k == 2:
-                    break  # the verification does not depend on its seed here
-                continue
-        out.append(_map_trial(pycolmap, db, image_dir, models, names, conf, k, False,
-                              conf.seed, trial_seed=seed))
-        databases.append(db)
+        if same is None:
+            out.append(_map_trial(pycolmap, db, image_dir, models, names, conf, k, False,
+                                  conf.seed, trial_seed=seed))
+        else:  # the same matches give the same model: recorded, not mapped again
+            trial, count, folder = out[same]
+            first = trial.seed if trial.same_as is None else trial.same_as
+            out.append((replace(trial, seed=seed, same_as=first, dropped={}), count, folder))
         k += 1
-        if k == 2 and coincide(out[0][0], out[1][0]):
-            break  # a few inliers differ, the model does not: the seed does not matter here
+        if k == 2 and (same is not None or coincide(out[0][0], out[1][0])):
+            break  # trial 1 repeats trial 0, or a few inliers differ and the model does not
     return out
 
 
@@ -183,10 +179,7 @@ def _map_trial(
 def _consistent(a: Trial, b: Trial, conf: PoseRecoveryConfig) -> bool:
     """Two trials register the same frames and agree on every one within the consensus
     tolerance (so no frame is dropped for disagreement and the clip is stable)."""
-    if not conf.plausibility or a.registered != b.registered or len(a.registered) < 3:
-        return False
-    disc = frame_discrepancy(a, b)
-    return bool(disc) and max(disc.values()) <= MAX_DISAGREEMENT
+    return conf.plausibility and coincide(a, b, MAX_DISAGREEMENT)
 
 
 def _enough(selection: Selection, num_frames: int, conf: PoseRecoveryConfig) -> bool:

@@ -307,10 +307,11 @@ def select_trial(
     return Selection(chosen, dropped, disagreement, unstable)
 
 
-def coincide(a: Trial, b: Trial) -> bool:
+def coincide(a: Trial, b: Trial, tol: float = COINCIDE_TOL) -> bool:
     """``a`` and ``b`` register the same frames (3 or more) and place every one within
-    ``COINCIDE_TOL`` of the scale of each other: one model, whatever their seeds."""
+    ``tol`` of the scale of each other (default ``COINCIDE_TOL``: one model, whatever their
+    seeds)."""
     if a.registered != b.registered or len(a.registered) < 3:
         return False
     disc = frame_discrepancy(a, b)
-    return bool(disc) and max(disc.values()) <= COINCIDE_TOL
+    return bool(disc) and max(disc.values()) <= tol

@@ -376,8 +376,8 @@ def verification_mapping(monkeypatch, scripted_mapping):
             copy.write_text(matches[seed - conf.seed])
 
         monkeypatch.setattr(poses_mod, "reverify", reverify)
-        monkeypatch.setattr(poses_mod, "same_verified_matches",
-                            lambda pycolmap, a, b: a.read_text() == b.read_text())
+        monkeypatch.setattr(poses_mod, "verified_geometry",
+                            lambda pycolmap, path: Path(path).read_text())
         database = tmp_path / "database.db"
         database.write_text(matches[0])
         names = [f"{f:05d}.png" for f in range(F)]
