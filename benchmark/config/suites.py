@@ -35,11 +35,17 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 def apply_defaults(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-    """Copy of ``data`` with top-level schema defaults filled in (jsonschema only checks)."""
+    """Copy of ``data`` with the schema's defaults filled in (jsonschema only checks).
+
+    Nested mappings too: ``poses: {threads: 2}`` gets the schema's ``matcher`` and ``mapper``,
+    so a consumer never repeats a default the schema states.
+    """
     out = copy.deepcopy(data)
     for key, prop in schema.get("properties", {}).items():
         if key not in out and "default" in prop:
             out[key] = copy.deepcopy(prop["default"])
+        if isinstance(out.get(key), dict) and "properties" in prop:
+            out[key] = apply_defaults(prop, out[key])
     return out
 
 
