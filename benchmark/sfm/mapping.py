@@ -257,7 +257,10 @@ def recover_poses(
         return RecoveredPoses(none, "failed", f"{n} frame(s): nothing to match", 0, config)
 
     timings: dict[str, float] = {}
-    rule_sets = {"relaxed": [True], "default": [False], "mixed": [False]}.get(
+    # One pass of run_trials per initial-pair rule set; the global mapper has no initial
+    # pair, so a second (relaxed) pass would repeat its trials exactly: one pass.
+    rule_sets = [False] if conf.mapper == "global" else {
+        "relaxed": [True], "default": [False], "mixed": [False]}.get(
         conf.init_rules, [False, True])
     try:
         pycolmap.set_random_seed(conf.seed)

@@ -119,9 +119,9 @@ def fake_colmap(monkeypatch, tmp_path):
 
 
 def _recover(paths: list[Path], tmp: Path, **conf) -> poses_mod.RecoveredPoses:
-    """The previous rule order (COLMAP's rules, relaxed ones as fallback) unless ``conf``
-    names another."""
-    options = {"rotation_fallback": False, "num_trials": 2,
+    """The incremental mapper with the previous rule order (COLMAP's rules, relaxed ones as
+    fallback) unless ``conf`` names others: initial-pair rules are the incremental mapper's."""
+    options = {"rotation_fallback": False, "num_trials": 2, "mapper": "incremental",
                "init_rules": "default-then-relaxed", **conf}
     return recover_poses(paths, canonical_K(448, 256), tmp / "sfm",
                          PoseRecoveryConfig(**options))
@@ -152,6 +152,17 @@ def test_legacy_rule_set_runs_relaxed_only(fake_colmap, tmp_path):
     script["relaxed"] = _orbit()
     _recover(paths, tmp_path, init_rules="relaxed")
     assert {r for r, _ in calls} == {"relaxed"}
+
+
+def test_global_mapper_runs_its_trials_once_whatever_the_initial_pair_rules(
+    fake_colmap, tmp_path
+):
+    """The global mapper has no initial pair: a relaxed fallback pass would map the same
+    trials again."""
+    calls, script, paths = fake_colmap
+    result = _recover(paths, tmp_path, mapper="global")
+    assert [r for r, _ in calls] == ["default", "default"]
+    assert result.status == "failed" and "no model" in result.reason
 
 
 def test_no_model_with_either_rule_set_is_a_recorded_failure(fake_colmap, tmp_path):
