@@ -176,12 +176,22 @@ def _fmt(row: dict[str, Any]) -> str:
 
 _FIELDS = ["setting", "scene", "family", "camera", "sfm_seed", "status", "kind", "init_rules",
            "registered", "dropped", "unstable", "flagged", "score_status", "ate_pct",
-           "rpe_rot_deg", "cpu_s", "wall_s", "extraction_s", "matching_s", "mapping_s",
-           "rotation_s", "reason"]
+           "rpe_rot_deg", "cpu_s", "wall_s", "extraction_s", "matching_s", "verification_s",
+           "mapping_s", "rotation_s", "reason"]
 
 
 def _append_csv(path: Path, row: dict[str, Any]) -> None:
-    new = not path.exists()
+    """Append ``row``; a CSV with other columns (an older version's) is refused, never
+    appended to under the wrong header."""
+    new = not path.exists() or path.stat().st_size == 0
+    if not new:
+        with open(path, newline="") as f:
+            header = next(csv.reader(f), [])
+        if header != _FIELDS:
+            raise ValueError(
+                f"{path}: its columns are not this version's ({len(header)} vs "
+                f"{len(_FIELDS)}; missing {sorted(set(_FIELDS) - set(header))}); write to "
+                "another --out folder or move the file away")
     with open(path, "a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=_FIELDS, extrasaction="ignore")
         if new:

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from benchmark.reporting.tables import write_tables
-from benchmark.stages.calibration import floor_footnote, load_floor, summarise, write_floor
+from benchmark.stages.calibration import (
+    _append_csv,
+    floor_footnote,
+    load_floor,
+    read_rows,
+    summarise,
+    write_floor,
+)
 
 
 def _row(setting, scene, camera, ate, rot=0.01, flagged=False, seed=0):
@@ -43,3 +51,18 @@ def test_floor_file_round_trip_and_footnote_at_the_nearest_setting(tmp_path):
                              "ate_hi": 0.001}])
     md = write_tables(summary, tmp_path / "tables", "t", floor_note=note)[0].read_text()
     assert "Instrument floor" in md and "0.05%" in md
+
+
+def test_calibration_csv_keeps_every_stage_time_and_refuses_an_older_header(tmp_path):
+    path = tmp_path / "calibration.csv"
+    row = _row("448x256x14", "room00", "orbit_left_15deg", 0.2) | {
+        "extraction_s": 1.0, "matching_s": 0.5, "verification_s": 0.25, "mapping_s": 0.75}
+    _append_csv(path, row)
+    _append_csv(path, row)
+    rows = read_rows(path)
+    assert len(rows) == 2 and rows[1]["verification_s"] == "0.25"
+    old = tmp_path / "old.csv"
+    old.write_text("setting,scene,cpu_s,reason\n448x256x14,room00,2.0,\n")
+    with pytest.raises(ValueError, match="not this version's"):
+        _append_csv(old, row)
+    assert old.read_text().count("\n") == 2  # untouched
