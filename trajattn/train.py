@@ -20,10 +20,9 @@ same numbers as an uninterrupted one. One clip per step (trajectories differ per
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +39,11 @@ from trajattn.attention import (
 from trajattn.training import (
     latest_checkpoint,
     list_clips,
+    read_checkpoint,
     run_training_cli,
     run_training_loop,
     training_device,
+    write_checkpoint,
 )
 
 log = logging.getLogger(__name__)
@@ -160,35 +161,32 @@ def _named_trainable(unet: torch.nn.Module, variant: str) -> dict[str, torch.nn.
 
 def save_checkpoint(folder: Path, step: int, unet: torch.nn.Module, optimizer: Any,
                     config: TrainConfig) -> Path:
-    """``folder/step-{step:07d}/``: trainable weights (safetensors), optimizer, config."""
+    """``folder/step-{step:07d}/`` (:func:`write_checkpoint`) with the variant's trainable
+    weights."""
     from safetensors.torch import save_file
 
-    target = folder / f"step-{step:07d}"
-    tmp = folder / f".step-{step:07d}.tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    weights = {n: p.detach().cpu().contiguous() for n, p in
-               _named_trainable(unet, config.variant).items()}
-    save_file(weights, str(tmp / "trainable.safetensors"))
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    (tmp / "state.json").write_text(json.dumps({"step": step, "config": asdict(config)}))
-    tmp.replace(target)  # a checkpoint folder exists only once complete
-    return target
+    def write(file: Path) -> None:
+        params = _named_trainable(unet, config.variant).items()
+        save_file({n: p.detach().cpu().contiguous() for n, p in params}, str(file))
+
+    return write_checkpoint(folder, step, write, optimizer, config)
 
 
 def load_checkpoint(path: Path, unet: torch.nn.Module, optimizer: Any, variant: str) -> int:
     """Restore weights and optimizer from ``path``; returns the step it was taken at."""
     from safetensors.torch import load_file
 
-    weights = load_file(str(path / "trainable.safetensors"))
-    params = _named_trainable(unet, variant)
-    missing = sorted(set(params) - set(weights))
-    if missing:
-        raise ValueError(f"{path}: checkpoint lacks {missing[:3]}... for variant {variant!r}")
-    with torch.no_grad():
-        for name, param in params.items():
-            param.copy_(weights[name])
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
-    return int(json.loads((path / "state.json").read_text())["step"])
+    def read(file: Path) -> None:
+        weights = load_file(str(file))
+        params = _named_trainable(unet, variant)
+        missing = sorted(set(params) - set(weights))
+        if missing:
+            raise ValueError(f"{path}: checkpoint lacks {missing[:3]}... for variant {variant!r}")
+        with torch.no_grad():
+            for name, param in params.items():
+                param.copy_(weights[name])
+
+    return read_checkpoint(path, read, optimizer)
 
 
 # ------------------------------------------------------------------------------------ loop

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -98,6 +99,29 @@ def clip_trajectories(
 
 
 # ------------------------------------------------------------------------------------ loop
+
+
+def write_checkpoint(folder: Path, step: int, write_weights: Callable[[Path], None],
+                     optimizer: Any, config: Any) -> Path:
+    """``folder/step-{step:07d}/``: the trainable weights (``write_weights`` writes
+    ``trainable.safetensors``), the optimizer state and the config; the folder appears only
+    once complete (written under a temporary name, then renamed)."""
+    target = folder / f"step-{step:07d}"
+    tmp = folder / f".step-{step:07d}.tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    write_weights(tmp / "trainable.safetensors")
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    (tmp / "state.json").write_text(json.dumps({"step": step, "config": asdict(config)}))
+    tmp.replace(target)
+    return target
+
+
+def read_checkpoint(path: Path, read_weights: Callable[[Path], None], optimizer: Any) -> int:
+    """Restore a :func:`write_checkpoint` folder (``read_weights`` loads its
+    ``trainable.safetensors``) and the optimizer; returns the step it was taken at."""
+    read_weights(path / "trainable.safetensors")
+    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
+    return int(json.loads((path / "state.json").read_text())["step"])
 
 
 def latest_checkpoint(folder: Path) -> Path | None:

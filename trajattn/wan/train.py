@@ -20,10 +20,9 @@ exactly.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +34,11 @@ from trajattn.attention import TrajectoryAttentionConfig
 from trajattn.training import (
     latest_checkpoint,
     list_clips,
+    read_checkpoint,
     run_training_cli,
     run_training_loop,
     training_device,
+    write_checkpoint,
 )
 from trajattn.wan.attention import (
     apply_trajectory_attention,
@@ -169,24 +170,13 @@ def flow_matching_loss(
 def save_checkpoint(
     folder: Path, step: int, model: torch.nn.Module, optimizer: Any, config: WanTrainConfig
 ) -> Path:
-    """``folder/step-{step:07d}/``: trainable weights (safetensors), optimizer, config."""
-
-    target = folder / f"step-{step:07d}"
-    tmp = folder / f".step-{step:07d}.tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    save_weights(model, tmp / "trainable.safetensors")
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-    (tmp / "state.json").write_text(json.dumps({"step": step, "config": asdict(config)}))
-    tmp.replace(target)  # a checkpoint folder exists only once complete
-    return target
+    """``folder/step-{step:07d}/`` (:func:`write_checkpoint`) with the trainable weights."""
+    return write_checkpoint(folder, step, lambda f: save_weights(model, f), optimizer, config)
 
 
 def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: Any) -> int:
     """Restore weights and optimizer from ``path``; returns the step it was taken at."""
-
-    load_weights(model, path / "trainable.safetensors")
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
-    return int(json.loads((path / "state.json").read_text())["step"])
+    return read_checkpoint(path, lambda f: load_weights(model, f), optimizer)
 
 
 # ------------------------------------------------------------------------------------ loop
