@@ -153,6 +153,44 @@ def test_slurm_dry_run_of_the_smoke_suite_needs_no_gpu_and_no_cluster_names(tmp_
     assert len(generate) == 36 and {r["mem_mb"] for r in generate} == {4000}
 
 
+def _fake_cluster(tmp_path: Path, nodes: str) -> dict[str, str]:
+    """Environment whose ``sinfo`` prints ``nodes`` (``-N -o "%P %c"``: partition, CPUs of
+    one node per line) and whose ``scontrol`` prints no config."""
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir(parents=True)
+    for name, text in (("sinfo", nodes), ("scontrol", "")):
+        tool = bin_dir / name
+        tool.write_text(f"#!/bin/sh\nprintf '%s' '{text}'\n")
+        tool.chmod(0o755)
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+def _threads_by_rule(jobs: list[dict]) -> dict[str, set[int]]:
+    out: dict[str, set[int]] = {}
+    for job in jobs:
+        out.setdefault(job["rule"], set()).add(job["resources"].get("cpus_per_task"))
+    return out
+
+
+@needs_slurm_plugin
+def test_no_job_asks_more_cpus_than_the_partitions_largest_node(tmp_path):
+    """A job asking more CPUs than any node has stays pending for ever (seen with aggregate's
+    4 threads on a 2-CPU node). `--cores 8` stands in for a real run's thread limit, which a
+    plain dry run (1 core) would hide."""
+    nodes = "debug* 2\ndebug* 3\nbig 16\n"
+    small = _slurm_dry_run(tmp_path / "a", "poses={threads: 8}", "--cores", "8",
+                           **_fake_cluster(tmp_path / "a", nodes))
+    threads = _threads_by_rule(small)
+    assert threads["aggregate"] == {3} and threads["poses"] == {3}
+    assert threads["generate"] == {1}
+    big = _slurm_dry_run(tmp_path / "b", "poses={threads: 8}", "--cores", "8",
+                         TRAJBENCH_SLURM_PARTITION="big", **_fake_cluster(tmp_path / "b", nodes))
+    threads = _threads_by_rule(big)
+    assert threads["aggregate"] == {4} and threads["poses"] == {8}
+    unknown = _slurm_dry_run(tmp_path / "c", "--cores", "8", **_fake_cluster(tmp_path / "c", ""))
+    assert _threads_by_rule(unknown)["aggregate"] == {4}  # no node list: nothing capped
+
+
 def check_paper_plan(jobs: list[dict]) -> None:
     """Partition/account from the environment; a GPU for diffusion methods and real-image
     depth only; poses ask for CPUs and memory."""
