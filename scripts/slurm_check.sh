@@ -30,7 +30,25 @@ snakemake --cores "$CORES" --config "suite=$SUITE" "results=$WORK/local" "${EXTR
 mid=$(date +%s)
 # The plugin writes its own logs under .snakemake/slurm_logs of the working directory.
 snakemake --profile configs/profiles/slurm --config "suite=$SUITE" "results=$WORK/slurm" \
-    "${EXTRA[@]}" >"$WORK/slurm.log" 2>&1
+    "${EXTRA[@]}" >"$WORK/slurm.log" 2>&1 &
+controller=$!
+# A job SLURM can never start (more CPUs or memory than any node has, an unknown constraint)
+# stays pending and Snakemake waits for it for ever: stop the run and name the job instead.
+while kill -0 "$controller" 2>/dev/null; do
+    stuck=$(squeue -h -u "$(id -un)" -t PD -o "%i %j %r %k" 2>/dev/null \
+        | grep -E " (PartitionConfig|BadConstraints|PartitionNodeLimit|InvalidQOS|InvalidAccount) " \
+        || true)
+    if [ -n "$stuck" ]; then
+        echo "SLURM can never start these jobs (jobid name reason comment):" >&2
+        echo "$stuck" >&2
+        kill "$controller" 2>/dev/null || true
+        echo "$stuck" | awk '{print $1}' | xargs -r scancel
+        wait "$controller" 2>/dev/null || true
+        exit 1
+    fi
+    sleep 20
+done
+wait "$controller"
 end=$(date +%s)
 echo "local run $((mid - start)) s, SLURM run $((end - mid)) s"
 
