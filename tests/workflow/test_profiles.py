@@ -191,6 +191,46 @@ def test_no_job_asks_more_cpus_than_the_partitions_largest_node(tmp_path):
     assert _threads_by_rule(unknown)["aggregate"] == {4}  # no node list: nothing capped
 
 
+def planned_groups(stdout: str) -> list[list[tuple[str, tuple]]]:
+    """Group jobs of a dry run's printout: (rule, wildcards) of each member."""
+    groups: list[list[tuple[str, tuple]]] = []
+    current: list[tuple[str, tuple]] | None = None
+    rule = None
+    for line in stdout.splitlines():
+        if "Group job clip" in line:
+            current = []
+            groups.append(current)
+        elif re.match(r"(?:local)?rule \w+:$|Job stats:", line):
+            current = None  # a job outside any group, or the end of the plan
+        elif current is not None and (head := re.match(r"    rule (\w+):$", line)):
+            rule = head.group(1)
+        elif current is not None and (found := re.match(r"        wildcards: (.*)$", line)):
+            current.append((rule, tuple(sorted(found.group(1).split(", ")))))
+    return groups
+
+
+@needs_slurm_plugin
+@pytest.mark.parametrize("per_job", [1, 4])
+def test_grouping_submits_each_clips_chain_as_one_job(tmp_path, per_job):
+    """TRAJBENCH_SLURM_GROUP_CLIPS=N: generate, poses and score of one clip (method, scene,
+    camera, frames, seed) go to SLURM together, N clips per job; nothing else is grouped."""
+    out = _snakemake("-n", "--profile", str(SLURM), "--config", f"results={tmp_path}",
+                     env={"TRAJBENCH_SLURM_GROUP_CLIPS": str(per_job)})
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    groups = planned_groups(out.stdout)
+    assert len(groups) == 36 // per_job
+    chains: dict[tuple, list[str]] = {}
+    for group in groups:
+        assert len(group) == 3 * per_job
+        for rule, wildcards in group:
+            chains.setdefault(wildcards, []).append(rule)
+    assert len(chains) == 36
+    assert all(sorted(rules) == ["generate", "poses", "score"] for rules in chains.values())
+    ungrouped = {job["rule"] for job in planned_jobs(out.stdout)}
+    assert {"generate", "poses", "score"}.isdisjoint(ungrouped)
+    assert {"scene", "camera", "reference", "aggregate"} <= ungrouped
+
+
 def check_paper_plan(jobs: list[dict]) -> None:
     """Partition/account from the environment; a GPU for diffusion methods and real-image
     depth only; poses ask for CPUs and memory."""
