@@ -103,6 +103,9 @@ def test_every_documented_config_key_has_a_command_line_case():
 def test_config_from_the_command_line_is_coerced_by_the_schema(key, entry, expected):
     top = key.split("/")[0]
     config = validate("config", _cli(entry), "workflow config", coerce=True)
+    if isinstance(expected, dict):  # the keys not given get the schema's defaults
+        props = load_schema("config")["properties"][top]["properties"]
+        expected = {k: p["default"] for k, p in props.items() if "default" in p} | expected
     assert config[top] == expected
     assert type(config[top]) is type(expected)
 
