@@ -23,8 +23,8 @@ METHOD_FRAMES = (
 METHODS = list(METHOD_FRAMES)
 check_method_names(METHODS)  # a typo stops here, with the closest names
 SEEDS = config["seeds"] or SUITE.seeds
-# Filled by the schema's defaults (validate), which tests/test_config_defaults.py holds equal
-# to PoseRecoveryConfig's and to configs/config.yaml's: one protocol, stated once in code.
+# Filled by the schema's defaults (validate); tests/benchmark/config/test_config_defaults.py
+# holds them equal to PoseRecoveryConfig's and configs/config.yaml's: one protocol.
 POSES = config["poses"]
 # Every path in a shell command is quoted ({R:q}, {output:q}, shlex.quote in params), so a
 # results folder may hold spaces or quotes; braces and line breaks are refused here.

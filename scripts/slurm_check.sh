@@ -34,10 +34,15 @@ snakemake --profile configs/profiles/slurm --config "suite=$SUITE" "results=$WOR
 controller=$!
 # A job SLURM can never start (more CPUs or memory than any node has, an unknown constraint)
 # stays pending and Snakemake waits for it for ever: stop the run and name the job instead.
+# Only this run's jobs: the plugin names every job after the run ID it logs.
 while kill -0 "$controller" 2>/dev/null; do
-    stuck=$(squeue -h -u "$(id -un)" -t PD -o "%i %j %r %k" 2>/dev/null \
-        | grep -E " (PartitionConfig|BadConstraints|PartitionNodeLimit|InvalidQOS|InvalidAccount) " \
-        || true)
+    run_id=$(grep -m1 -oE 'SLURM run ID: [0-9a-f-]+' "$WORK/slurm.log" | awk '{print $4}' || true)
+    stuck=""
+    if [ -n "$run_id" ]; then
+        stuck=$(squeue -h -n "$run_id" -t PD -o "%i %j %r %k" 2>/dev/null \
+            | grep -E " (PartitionConfig|BadConstraints|PartitionNodeLimit|InvalidQOS|InvalidAccount) " \
+            || true)
+    fi
     if [ -n "$stuck" ]; then
         echo "SLURM can never start these jobs (jobid name reason comment):" >&2
         echo "$stuck" >&2
