@@ -158,10 +158,10 @@ def test_slurm_dry_run_of_the_smoke_suite_needs_no_gpu_and_no_cluster_names(tmp_
 
 def _fake_cluster(tmp_path: Path, nodes: str) -> dict[str, str]:
     """Environment whose ``sinfo`` prints ``nodes`` (``-N -o "%P %c"``: partition, CPUs of
-    one node per line) and whose ``scontrol`` prints no config."""
+    one node per line) and whose ``scontrol`` answers (a one-line config)."""
     bin_dir = tmp_path / "fake-bin"
     bin_dir.mkdir(parents=True)
-    for name, text in (("sinfo", nodes), ("scontrol", "")):
+    for name, text in (("sinfo", nodes), ("scontrol", "ClusterName = test")):
         tool = bin_dir / name
         tool.write_text(f"#!/bin/sh\nprintf '%s' '{text}'\n")
         tool.chmod(0o755)
