@@ -15,7 +15,9 @@ thread) it times, best of ``--repeats`` after ``--warmup`` untimed calls (1):
   way (loop gather, projections on the gathered tokens, loop scatter); ``attn1`` + branch as
   the project's processor ran before the projections moved (``gather_tokens`` ->
   ``attend`` -> ``scatter_back``); ``attn1`` + branch as it runs now
-  (:func:`trajattn.branch.attend_along_trajectories`).
+  (:func:`trajattn.branch.attend_along_trajectories`, whose automatic path choice
+  ``--both-paths`` checks by timing its chunked and projected paths forced). ``--forward-only``
+  times the block's forward under ``torch.no_grad()``, as sampling runs it.
 
 Every variant runs in its own child process so that its peak memory is its own: on CPU the
 child's peak RSS (``getrusage``), on CUDA ``torch.cuda.max_memory_allocated``. A child that
@@ -45,9 +47,11 @@ from trajattn.sampling import TrajectoryIndex, build_trajectory_index, gather_to
 ALG2 = ("alg2-inputs", "alg2-official", "alg2-ours")
 ALG1 = ("alg1-inputs", "alg1-official", "alg1-ours")
 BLOCK = ("block-inputs", "block-attn1", "block-official", "block-before", "block-ours")
+#: the branch forced onto each of its two paths (``--both-paths``; block-ours picks one)
+BOTH_PATHS = ("block-chunked", "block-projected")
 #: attn1 alone and attn1 + branch timed alternately in one process (see ``--paired``)
 PAIRED = "block-paired"
-VARIANTS = ALG2 + ALG1 + BLOCK
+VARIANTS = ALG2 + ALG1 + BLOCK + BOTH_PATHS
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -221,11 +225,18 @@ def variant_call(name: str, args, device: torch.device) -> Callable[[], object] 
     subsets = torch.Generator().manual_seed(0)  # a fresh subset per call, as in the processor
 
     def block(back_projected: Callable[[TrajectoryIndex], torch.Tensor] | None):
-        def call():
+        def forward():
             out = attn1(hidden)
             if back_projected is not None:
                 out = out + back_projected(make_index(args, device, subsets))
-            out.square().mean().backward()
+            return out
+
+        def call():
+            if args.forward_only:
+                with torch.no_grad():
+                    forward()
+                return
+            forward().square().mean().backward()
             hidden.grad = None
 
         return call
@@ -243,6 +254,12 @@ def variant_call(name: str, args, device: torch.device) -> Callable[[], object] 
             lambda i: scatter_back(attend(branch, gather_tokens(hidden, i))[0], i)[0]
         ),
         "block-ours": block(lambda i: attend_along_trajectories(branch, hidden, i)[0]),
+        "block-chunked": block(
+            lambda i: attend_along_trajectories(branch, hidden, i, chunked=True)[0]
+        ),
+        "block-projected": block(
+            lambda i: attend_along_trajectories(branch, hidden, i, chunked=False)[0]
+        ),
     }
     return calls.get(name)
 
@@ -284,6 +301,7 @@ def forwarded(args) -> list[str]:
         f"--valid={args.valid}",
         f"--dtype={args.dtype}",
         f"--chunk-mib={args.chunk_mib}",
+        *(["--forward-only"] if args.forward_only else []),
     ]
 
 
@@ -344,6 +362,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-official-block", action="store_true",
                         help="block: attn1 alone vs with the branch only (the official-style "
                         "block takes ~5x longer; ratios are then to attn1)")
+    parser.add_argument("--both-paths", action="store_true",
+                        help="block: also time the branch forced onto its chunked and its "
+                        "projected path (which one block-ours takes depends on device and dtype)")
+    parser.add_argument("--forward-only", action="store_true",
+                        help="block: forward under torch.no_grad() (sampling) instead of "
+                        "forward + backward (training)")
     parser.add_argument("--child", choices=(*VARIANTS, PAIRED), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.chunk_mib:
@@ -364,7 +388,9 @@ def main(argv: list[str] | None = None) -> None:
     groups = [] if args.block_only else [("Alg. 2 scatter-back", ALG2), ("Alg. 1 gather", ALG1)]
     if not args.skip_block and not args.paired:
         block = tuple(n for n in BLOCK if not (args.skip_official_block and n == "block-official"))
-        groups.append(("temporal block fwd+bwd", block))
+        block += BOTH_PATHS if args.both_paths else ()
+        what = "fwd (no grad)" if args.forward_only else "fwd+bwd"
+        groups.append((f"temporal block {what}", block))
     results = {}
     for _, names in groups:
         for name in names:
@@ -373,7 +399,8 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(report(results, groups)))
     if args.paired and not args.skip_block:
         r = child(PAIRED, args)
-        print(f"temporal block fwd+bwd, alternating in one process (best of {args.repeats}):")
+        what = "fwd (no grad)" if args.forward_only else "fwd+bwd"
+        print(f"temporal block {what}, alternating in one process (best of {args.repeats}):")
         for what, unit in (("s", "s wall"), ("cpu_s", "s cpu"), ("user_s", "s user"),
                            ("sys_s", "s system"), ("kfaults", "k page faults")):
             first, second = r[f"first_{what}"], r[f"second_{what}"]

@@ -25,6 +25,24 @@ from trajattn.sampling import (
     target_rows,
 )
 
+#: devices on which half-precision tokens take the chunked nearest path (float32 and float64
+#: take it everywhere). On CUDA half precision takes the projected path, whose attention is
+#: SDPA (flash): on an H200 at an SVD-XT layer (``python -m bench.trajattn --device cuda
+#: --block-only --both-paths --dtype float16``) the chunked path took 33 against 28 ms
+#: forward+backward at the same peak (3.8 GiB); forward only 16 against 13 ms, but 0.7 GiB
+#: less (docs/trajattn.md): add "cuda" here where sampling is short of memory. On the CPU the
+#: chunked path's smaller buffers cut page faults, which dominate there.
+CHUNKED_HALF_PRECISION_DEVICES = frozenset({"cpu"})
+
+
+def takes_chunked_path(hidden: torch.Tensor, index: TrajectoryIndex) -> bool:
+    """The automatic choice of :func:`attend_along_trajectories`: nearest mode, and float32 /
+    float64 tokens or a device listed in :data:`CHUNKED_HALF_PRECISION_DEVICES`."""
+    if index.index.shape[0] != 1:  # bilinear: four weighted corners per point
+        return False
+    full = hidden.dtype in (torch.float32, torch.float64)
+    return full or hidden.device.type in CHUNKED_HALF_PRECISION_DEVICES
+
 
 def official_sequence_length(num_tokens: int, frames: int, rows: int) -> int:
     r"""Tokens per attention sequence of the official SDPA processor's reshape.
@@ -136,6 +154,7 @@ def attend_along_trajectories(
     key_mask: torch.Tensor | None = None,
     mixed_pairs: bool = False,
     want_probs: bool = False,
+    chunked: bool | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     r"""Alg. 1, attention of ``attn`` along the trajectories, Alg. 2, on ``(B * h * w, F, C)``.
 
@@ -143,8 +162,15 @@ def attend_along_trajectories(
     ``scatter_back(attend(attn, gather_tokens(hidden, index)))``, which is the path taken when
     :func:`commutes_with_sampling` is false. Otherwise the projections run on the ``h * w``
     grid cells rather than on the ``N = 2 h w`` sampled tokens, halving their cost: q/k/v in
-    one matmul before one gather, ``to_out`` after the scatter.
+    one matmul before one gather, ``to_out`` after the scatter. Then ``chunked`` picks how
+    the rest runs: gather, attention and scatter a chunk of sequences at a time
+    (:mod:`trajattn.chunked`, nearest mode only), or on the gathered q/k/v (the projected
+    path); None: :func:`takes_chunked_path`. Both give the same result to rounding.
     """
+    if chunked is None:
+        chunked = takes_chunked_path(hidden, index)
+    elif chunked and index.index.shape[0] != 1:
+        raise ValueError("the chunked path samples nearest cells; this index is bilinear")
     mixed_length = None
     if mixed_pairs:  # the official view(B*h*w, -1, ...): N F / (h w) tokens per sequence
         batch = hidden.shape[0] // (index.latent_size[0] * index.latent_size[1])
@@ -160,9 +186,9 @@ def attend_along_trajectories(
     sizes = [attn.to_q.out_features, attn.to_k.out_features, attn.to_v.out_features]
     weight = torch.cat([attn.to_q.weight, attn.to_k.weight, attn.to_v.weight])
     proj = attn.to_out[0]
-    if index.index.shape[0] == 1:
-        # nearest mode: gather, attention and scatter chunk by chunk (trajattn.chunked); half
-        # precision keeps its softmax, sums and counts in float32
+    if chunked:
+        # gather, attention and scatter chunk by chunk (trajattn.chunked); half precision
+        # keeps its softmax, sums and counts in float32
         batch = hidden.shape[0] // (index.latent_size[0] * index.latent_size[1])
         rows = target_rows(index, batch).reshape(-1)
         covered, denom = cell_counts(index, rows[: index.valid.numel()],

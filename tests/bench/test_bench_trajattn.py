@@ -8,13 +8,14 @@ import pytest
 import torch
 
 from bench import trajattn as bench
+from trajattn import branch
 from trajattn.sampling import build_trajectory_index
 
 
 def tiny_args(**over) -> argparse.Namespace:
     values = dict(
         device="cpu", threads=1, repeats=1, warmup=0, frames=3, latent=(4, 6), channels=64,
-        valid=0.8, dtype="float32", chunk_mib=0,
+        valid=0.8, dtype="float32", chunk_mib=0, forward_only=False,
     )  # fmt: skip
     return argparse.Namespace(**(values | over))
 
@@ -89,3 +90,27 @@ def test_dtype_option_runs_the_variants_in_that_precision(dtype):
     out = bench.variant_call("alg2-ours", args, torch.device("cpu"))()
     assert out[0].dtype == bench.DTYPES[dtype]
     assert bench.variant_call("alg1-ours", args, torch.device("cpu"))().dtype == bench.DTYPES[dtype]
+
+
+def test_forced_paths_and_forward_only_reach_the_branch(monkeypatch):
+    # --both-paths: block-chunked / block-projected force each nearest path; --forward-only
+    # runs the block without gradients, and the children get the flag
+    grad_enabled = []
+    real = branch.attend_grid_chunked
+
+    def spy(*args, **kwargs):
+        grad_enabled.append(torch.is_grad_enabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(branch, "attend_grid_chunked", spy)
+    cpu = torch.device("cpu")
+    for dtype in ("float32", "float16"):
+        for name, chunked_calls in (("block-chunked", 1), ("block-projected", 0)):
+            grad_enabled.clear()
+            bench.variant_call(name, tiny_args(dtype=dtype), cpu)()
+            assert grad_enabled == [True] * chunked_calls
+            grad_enabled.clear()
+            bench.variant_call(name, tiny_args(dtype=dtype, forward_only=True), cpu)()
+            assert grad_enabled == [False] * chunked_calls
+    assert "--forward-only" in bench.forwarded(tiny_args(forward_only=True))
+    assert "--forward-only" not in bench.forwarded(tiny_args())

@@ -55,9 +55,11 @@ def grads(value: torch.Tensor, attn: Attention, hidden: torch.Tensor) -> list[to
     return torch.autograd.grad(value.square().sum(), params)
 
 
-@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+@pytest.mark.parametrize(("mode", "chunked"), [("nearest", True), ("nearest", False),
+                                               ("bilinear", None)])
 @pytest.mark.parametrize("masked,mixed", [(False, False), (True, False), (False, True)])
-def test_projections_around_sampling_are_exact(mode, masked, mixed):
+def test_projections_around_sampling_are_exact(mode, chunked, masked, mixed):
+    # nearest mode has two paths (chunk by chunk, or on the gathered q/k/v): each forced
     index, attn, hidden = setup(mode, num=12)  # 12 trajectories leave cells uncovered
     assert commutes_with_sampling(attn)
     key_mask = index.key_mask(B) if masked else None
@@ -65,12 +67,40 @@ def test_projections_around_sampling_are_exact(mode, masked, mixed):
     length = official_sequence_length(B * 12, F, B * H_LAT * W_LAT) if mixed else None
     out, _ = attend(attn, gather_tokens(hidden, index), key_mask, mixed, mixed_length=length)
     ref, ref_cov = scatter_back(out, index)
-    got, covered, _ = attend_along_trajectories(attn, hidden, index, key_mask, mixed)
+    got, covered, _ = attend_along_trajectories(attn, hidden, index, key_mask, mixed,
+                                                chunked=chunked)
     assert torch.equal(covered, ref_cov) and not covered.all()
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
     assert not got.reshape(B, H_LAT * W_LAT, F, C)[:, ~covered].any()  # bias kept off
     for a, b in zip(grads(got, attn, hidden), grads(ref, attn, hidden), strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_path_choice_follows_mode_dtype_and_device(monkeypatch):
+    # automatic choice: the chunked path in nearest mode for float32 / float64 everywhere and
+    # for half precision on the devices listed (CUDA is not: SDPA is faster there)
+    nearest, attn, hidden = setup("nearest", num=12)
+    bilinear = setup("bilinear", num=12)[0]
+    taken = []
+    real = branch.attend_grid_chunked
+
+    def spy(*args, **kwargs):
+        taken.append(args[0].dtype)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(branch, "attend_grid_chunked", spy)
+    for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        x = hidden.detach().to(dtype)
+        attend_along_trajectories(attn.to(dtype), x, nearest)
+        attend_along_trajectories(attn, x, bilinear)
+    assert taken == [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+    taken.clear()
+    monkeypatch.setattr(branch, "CHUNKED_HALF_PRECISION_DEVICES", frozenset({"cuda"}))
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        attend_along_trajectories(attn.to(dtype), hidden.detach().to(dtype), nearest)
+    assert taken == [torch.float32]
+    with pytest.raises(ValueError, match="bilinear"):
+        attend_along_trajectories(attn.float(), hidden, bilinear, chunked=True)
 
 
 def test_biased_qkv_takes_the_direct_path():
@@ -164,7 +194,8 @@ def test_chunked_gradcheck_with_one_sequence_per_chunk(monkeypatch):
 def test_half_precision_chunked_path_matches_float64(monkeypatch, dtype):
     # half-precision tokens take the chunked nearest path with softmax, sums and counts in
     # float32: against the float64 direct composition to half-precision rounding, forward
-    # and gradients, in one chunk and in one sequence per chunk
+    # and gradients, in one chunk and in one sequence per chunk; then the projected path
+    # (what half precision takes on CUDA) to the same tolerance
     import copy
 
     index, attn, hidden = setup("nearest", num=12, seed=7)
@@ -182,8 +213,8 @@ def test_half_precision_chunked_path_matches_float64(monkeypatch, dtype):
 
     monkeypatch.setattr(branch, "gather_tokens", no_sampled_tokens)
 
-    def check():
-        got = attend_along_trajectories(half_attn, x, index, key_mask)[0]
+    def check(path=None):
+        got = attend_along_trajectories(half_attn, x, index, key_mask, chunked=path)[0]
         assert got.dtype == dtype
         scale = float(ref.detach().abs().max())
         torch.testing.assert_close(got.double() / scale, ref / scale, atol=atol, rtol=rtol)
@@ -195,3 +226,5 @@ def test_half_precision_chunked_path_matches_float64(monkeypatch, dtype):
     check()
     monkeypatch.setattr(chunked, "CHUNK_BYTES", {"cpu": 1, "cuda": 1})
     check()
+    monkeypatch.setattr(branch, "gather_tokens", gather_tokens)
+    check(path=False)

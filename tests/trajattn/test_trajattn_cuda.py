@@ -48,13 +48,14 @@ def case(mode: str, seed: int = 0):
     return tracks, visible, attn, hidden
 
 
-def run_branch(tracks, visible, attn, hidden, mode, device, dtype, masked):
+def run_branch(tracks, visible, attn, hidden, mode, device, dtype, masked, chunked=None):
     index = build_trajectory_index(tracks.to(device), visible.to(device), IMAGE,
                                    (H_LAT, W_LAT), mode)
     module = copy.deepcopy(attn).to(device=device, dtype=dtype)
     x = hidden.to(device=device, dtype=dtype).requires_grad_(True)
     key_mask = index.key_mask(B) if masked else None
-    out, covered, probs = attend_along_trajectories(module, x, index, key_mask, want_probs=True)
+    out, covered, probs = attend_along_trajectories(module, x, index, key_mask, want_probs=True,
+                                                    chunked=chunked)
     params = [x, *module.parameters()]
     grads = torch.autograd.grad(out.float().square().sum(), params)
     cpu = [t.detach().double().cpu() for t in (out, probs, *grads)]
@@ -68,12 +69,14 @@ def assert_close_scaled(got: torch.Tensor, ref: torch.Tensor, dtype: torch.dtype
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+@pytest.mark.parametrize(("mode", "chunked"), [("nearest", None), ("nearest", True),
+                                               ("nearest", False), ("bilinear", None)])
 @pytest.mark.parametrize("masked", [False, True])
-def test_branch_on_cuda_matches_cpu_float64(mode, dtype, masked):
+def test_branch_on_cuda_matches_cpu_float64(mode, chunked, dtype, masked):
+    # None: the automatic path choice; True / False: each nearest path forced
     tracks, visible, attn, hidden = case(mode)
     ref, ref_cov = run_branch(tracks, visible, attn, hidden, mode, "cpu", torch.float64, masked)
-    got, cov = run_branch(tracks, visible, attn, hidden, mode, "cuda", dtype, masked)
+    got, cov = run_branch(tracks, visible, attn, hidden, mode, "cuda", dtype, masked, chunked)
     assert torch.equal(cov, ref_cov) and not cov.all()
     for name, a, b in zip(["output", "probs", "d hidden", "d to_q", "d to_k", "d to_v",
                            "d to_out.weight", "d to_out.bias"], got, ref, strict=True):
