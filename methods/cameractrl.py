@@ -27,6 +27,7 @@ from methods.cameractrl_parts.defaults import (
 )
 from methods.framing import fit_to_resolution, svd_sampling_options
 from methods.svd import SVD_OPTIONS, SVD_XT, DiffusionMethod
+from trajattn.model_files import MissingModelError, check_weights_file  # no torch
 
 
 class CameraCtrl(DiffusionMethod):
@@ -46,6 +47,31 @@ class CameraCtrl(DiffusionMethod):
 
         return build_tiny_pipeline(seed=0, max_frames=int(self.conf["max_frames"]))
 
+    def _checkpoint(self) -> tuple[str, str, str]:
+        """The checkpoint spec, its name in messages and how to download it."""
+        spec = str(self.conf["checkpoint"])
+        filename = Path(spec).name or CKPT_SVD_XT
+        hint = (
+            f"download it with `huggingface-cli download {CKPT_REPO} {filename}` "
+            "and give its path as checkpoint"
+        )
+        return spec, "CameraCtrl-SVD checkpoint", hint
+
+    def check_model_files(self) -> None:
+        """The checkpoint and SVD, before any heavy import; both problems reported together."""
+        spec, what, hint = self._checkpoint()
+        problems = []
+        for check in (
+            lambda: check_weights_file(spec, self.conf["local_files_only"], what, hint),
+            super().check_model_files,
+        ):
+            try:
+                check()
+            except MissingModelError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise MethodUnavailable("; ".join(problems))
+
     def load_pipeline(self, dtype: Any) -> Any:
         """SVD from ``base_model`` with the CameraCtrl checkpoint; a missing checkpoint and a
         missing SVD are reported together."""
@@ -56,22 +82,13 @@ class CameraCtrl(DiffusionMethod):
         from methods.cameractrl_parts.encoder import CameraPoseEncoder  # torch, diffusers
         from methods.cameractrl_parts.pipeline import CameraCtrlPipeline  # torch, diffusers
         from methods.cameractrl_parts.processors import attach_pose_processors  # torch, diffusers
-        from trajattn.pipeline import MissingModelError, load_svd, resolve_weights_file  # torch
+        from trajattn.pipeline import load_svd, resolve_weights_file  # torch
 
         conf = self.conf
-        spec = str(conf["checkpoint"])
-        filename = Path(spec).name or CKPT_SVD_XT
+        spec, what, hint = self._checkpoint()
         problems, ckpt, svd = [], None, None
         try:
-            ckpt = resolve_weights_file(
-                spec,
-                conf["local_files_only"],
-                what="CameraCtrl-SVD checkpoint",
-                download_hint=(
-                    f"download it with `huggingface-cli download {CKPT_REPO} {filename}` "
-                    "and give its path as checkpoint"
-                ),
-            )
+            ckpt = resolve_weights_file(spec, conf["local_files_only"], what, hint)
         except MissingModelError as exc:
             problems.append(str(exc))
         try:
@@ -90,11 +107,6 @@ class CameraCtrl(DiffusionMethod):
         return CameraCtrlPipeline(**svd.components, pose_encoder=encoder)
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
-        # heavy optional dependencies (torch; camera_formats imports trajattn): loaded per call
-        import torch
-
-        from methods.camera_formats import plucker_embedding  # imports trajattn (torch)
-
         conf = self.conf
         width, height = int(conf["width"]), int(conf["height"])
         cam = request.camera
@@ -104,10 +116,15 @@ class CameraCtrl(DiffusionMethod):
                 f"{request.num_frames} frames (its pose encoder's position table); run this "
                 "preset at that many frames or fewer"
             )
+        pipe = self.pipeline()  # a missing model fails before the heavy imports below
+        # heavy optional dependencies (torch; camera_formats imports trajattn): loaded per call
+        import torch
+
+        from methods.camera_formats import plucker_embedding  # imports trajattn (torch)
+
         image, _, K, crop = fit_to_resolution(request.image, None, cam.K, width, height)
         fitted = CameraPath(K=K, w2c=cam.w2c, width=width, height=height, name=cam.name)
         plucker = plucker_embedding(fitted, height, width)
-        pipe = self.pipeline()
         generator = torch.Generator().manual_seed(int(request.seed))
         frames = pipe(
             image,

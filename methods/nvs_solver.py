@@ -111,6 +111,7 @@ class NVSSolver(DiffusionMethod):
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         require_depth(request, self.name)
+        pipe = self.pipeline()  # first: a missing model fails before any other work or import
         # heavy optional dependencies (torch, trajattn's diffusers code): loaded per call
         import torch
 
@@ -119,7 +120,6 @@ class NVSSolver(DiffusionMethod):
 
         conf = self.conf
         width, height = int(conf["width"]), int(conf["height"])
-        pipe = self.pipeline()  # first: a missing model fails before the warp's work
         targets = guidance_targets(request, width, height, self.name)
         video = request.video is not None
         clamp = float(conf["video_weight_clamp"] if video else conf["weight_clamp"])

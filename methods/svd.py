@@ -5,8 +5,10 @@ A subclass sets ``default_conf`` (usually ``{..., **SVD_OPTIONS}``) and implemen
 :meth:`DiffusionMethod.load_pipeline` (the real models) and
 :meth:`DiffusionMethod.tiny_pipeline` (tiny random models for CPU tests); the base builds the
 pipeline once, on first use, moves it to the configured device and dtype and turns
-:class:`trajattn.pipeline.MissingModelError` into :class:`MethodUnavailable` naming what to
-download.
+:class:`trajattn.model_files.MissingModelError` into :class:`MethodUnavailable` naming what to
+download. Before any of that, :meth:`DiffusionMethod.check_model_files` looks for the model
+files on disk without importing torch, so that a preset without its weights fails in a
+fraction of a second instead of after importing diffusers and loading SVD.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from typing import Any
 
 from methods.base import Method, MethodUnavailable
 from methods.framing import resolve_device_dtype
+from trajattn.model_files import SVD, SVD_XT, MissingModelError, check_base_model  # no torch
 
-SVD_XT = "stabilityai/stable-video-diffusion-img2vid-xt"
+__all__ = ["SVD_OPTIONS", "SVD_XT", "DiffusionMethod"]
+
 
 #: Options every diffusers adapter has (the adapters put their own before and after these).
 SVD_OPTIONS: dict[str, Any] = {
@@ -51,6 +55,17 @@ class DiffusionMethod(Method):
         """The pipeline of tiny random models (``tiny: true``)."""
         raise NotImplementedError
 
+    def check_model_files(self) -> None:
+        """Fail fast, before torch and diffusers are imported, when a model the real pipeline
+        needs is certainly missing (:mod:`trajattn.model_files`); here the SVD ``base_model``
+        of presets that have one. Subclasses add their weights.
+
+        Raises:
+            MissingModelError or MethodUnavailable: naming what to download.
+        """
+        if "base_model" in self.conf:
+            check_base_model(self.conf["base_model"], SVD, self.conf["local_files_only"])
+
     def place(self, pipe: Any, device: str, dtype: Any) -> Any:
         """Move the built pipeline to the device and dtype (override for offloading)."""
         return pipe.to(device=device, dtype=dtype)
@@ -60,11 +75,10 @@ class DiffusionMethod(Method):
         weights file is missing, naming what to download."""
         if self._pipe is not None:
             return self._pipe
-        # trajattn.pipeline imports torch and diffusers: loaded only when a model is built
-        from trajattn.pipeline import MissingModelError
-
-        device, dtype = self.device_dtype()
         try:
+            if not self.conf["tiny"]:
+                self.check_model_files()  # before the seconds of importing torch, diffusers
+            device, dtype = self.device_dtype()
             pipe = self.tiny_pipeline(dtype) if self.conf["tiny"] else self.load_pipeline(dtype)
         except MissingModelError as exc:
             raise MethodUnavailable(str(exc)) from exc

@@ -47,6 +47,7 @@ from methods.framing import fit_to_resolution, fit_video, svd_sampling_options
 from methods.svd import SVD_OPTIONS, SVD_XT, DiffusionMethod
 from methods.trajattn_common import model_info, require_image_depth, trajectory_extras
 from methods.warp_guidance import guidance_info, guidance_targets, video_depth_message
+from trajattn.model_files import check_weights_file  # no torch
 from trajattn.settings import PAPER_DEFAULTS
 
 
@@ -90,6 +91,12 @@ class TrajectoryAttentionMethod(DiffusionMethod):
             compat_mixed_pairs=self.conf["compat_mixed_pairs"],
         )
 
+    def check_model_files(self) -> None:
+        """SVD (base class) and the branch ``weights``, before any heavy import."""
+        super().check_model_files()
+        if self.conf["weights"] is not None:
+            check_weights_file(self.conf["weights"], self.conf["local_files_only"])
+
     def tiny_pipeline(self, dtype: Any) -> Any:
         """The tiny random trajectory-attention pipeline (:mod:`trajattn.tiny`)."""
         from trajattn.tiny import build_tiny_pipeline  # torch, diffusers
@@ -113,11 +120,11 @@ class TrajectoryAttentionMethod(DiffusionMethod):
         require_image_depth(request, self.name)
         if request.video is not None and request.video_depth is None:
             raise MethodUnavailable(video_depth_message("trajattn (paper Alg. 4)"))
+        pipe = self.pipeline()  # first: a missing model fails before any other work or import
         import torch  # heavy optional dependency: loaded per call
 
         conf = self.conf
         width, height = int(conf["width"]), int(conf["height"])
-        pipe = self.pipeline()  # first: a missing model fails before the tracking's work
         if request.video is not None:
             image, K, crop, trajectory_kwargs, info = self._video_trajectories(
                 request, width, height

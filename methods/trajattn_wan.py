@@ -31,6 +31,12 @@ from methods.base import GenerationRequest, GenerationResult, MethodUnavailable
 from methods.framing import fit_to_resolution, resolve_device_dtype
 from methods.svd import DiffusionMethod
 from methods.trajattn_common import model_info, require_image_depth, trajectory_extras
+from trajattn.model_files import (  # no torch
+    WAN,
+    WAN_BRANCH_WEIGHTS,
+    check_base_model,
+    check_weights_file,
+)
 
 
 def wan_frame_count(num_frames: int, ratio: int = 4) -> int:
@@ -98,22 +104,30 @@ class WanTrajectoryAttentionMethod(DiffusionMethod):
 
         return build_tiny_pipeline(seed=0, config=self._attention_config())
 
-    def load_pipeline(self, dtype: Any) -> Any:
-        """Wan from ``base_model`` with the branch ``weights``; refuses a branch variant
+    def check_model_files(self) -> None:
+        """Wan and the branch ``weights``, before any heavy import; refuses a branch variant
         without weights (an untrained inherit branch is plain Wan)."""
+        conf = self.conf
+        if conf["variant"] != "vanilla" and conf["weights"] is None:
+            raise MethodUnavailable(
+                f"trajattn_wan variant {conf['variant']!r} needs trained branch weights "
+                "(none have been released; an untrained inherit branch is plain Wan): "
+                "train them with `python -m trajattn.wan.train` and give the file as "
+                "weights, or use variant vanilla"
+            )
+        check_base_model(conf["base_model"], WAN, conf["local_files_only"])
+        if conf["weights"] is not None:
+            check_weights_file(conf["weights"], conf["local_files_only"], *WAN_BRANCH_WEIGHTS)
+
+    def load_pipeline(self, dtype: Any) -> Any:
+        """Wan from ``base_model`` with the branch ``weights`` (checked first by
+        :meth:`check_model_files`)."""
         import torch  # heavy optional dependencies: only when a model is built
 
         from trajattn.wan.pipeline import WanTrajectoryPipeline  # torch
 
         conf = self.conf
         config = self._attention_config()
-        if config.variant != "vanilla" and conf["weights"] is None:
-            raise MethodUnavailable(
-                f"trajattn_wan variant {config.variant!r} needs trained branch weights "
-                "(none have been released; an untrained inherit branch is plain Wan): "
-                "train them with `python -m trajattn.wan.train` and give the file as "
-                "weights, or use variant vanilla"
-            )
         return WanTrajectoryPipeline.from_pretrained(
             conf["base_model"],
             trajattn_weights=conf["weights"],
@@ -154,6 +168,7 @@ class WanTrajectoryAttentionMethod(DiffusionMethod):
                 "(Alg. 4) is not implemented for Wan; use trajattn for video suites"
             )
         require_image_depth(request, self.name)
+        pipe = self.pipeline()  # first: a missing model fails before any other work or import
         # heavy optional dependencies (torch, trajattn): loaded per call
         import torch
 
@@ -161,7 +176,6 @@ class WanTrajectoryAttentionMethod(DiffusionMethod):
 
         conf = self.conf
         width, height = int(conf["width"]), int(conf["height"])
-        pipe = self.pipeline()  # first: a missing model fails before any other work
         cam = request.camera
         image, depth, K, crop = fit_to_resolution(request.image, request.depth, cam.K, width,
                                                   height)

@@ -15,8 +15,6 @@ fps 7, motion bucket 127, noise augmentation 0.02, guidance 1.0 -> 3.0.
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,90 +30,41 @@ from trajattn.attention import (
     temporal_blocks,
     trajectories,
 )
+from trajattn.model_files import (  # noqa: F401  (re-exported: the loaders' public names)
+    OFFICIAL_WEIGHTS,
+    OFFICIAL_WEIGHTS_FILE,
+    OFFICIAL_WEIGHTS_REPO,
+    SVD,
+    SVD_XT,
+    BaseModel,
+    MissingModelError,
+    check_base_model,
+    local_only,
+    looks_like_path,
+    resolve_weights_file,
+)
 from trajattn.settings import PAPER_DEFAULTS
 from trajattn.trajectories import trajectories_from_depth
 from trajattn.weights import load_branch_weights, load_official_weights
 
 log = logging.getLogger(__name__)
 
-SVD_XT = "stabilityai/stable-video-diffusion-img2vid-xt"
-OFFICIAL_WEIGHTS_REPO = "zeqixiao/TrajectoryAttention"
-OFFICIAL_WEIGHTS_FILE = "trajattn_temp.pth"
-#: ``weights`` spec of the released checkpoint: ``repo_id:filename`` on the Hugging Face hub.
-OFFICIAL_WEIGHTS = f"{OFFICIAL_WEIGHTS_REPO}:{OFFICIAL_WEIGHTS_FILE}"
-
 #: Paper / official inference settings.
 DEFAULTS: dict[str, Any] = PAPER_DEFAULTS
-
-
-class MissingModelError(FileNotFoundError):
-    """The base model or the trajectory-attention weights are not available locally; the
-    message names what to download."""
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def _looks_like_path(spec: str) -> bool:
-    """A local path rather than a hub id (``org/name``)."""
-    return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or Path(spec).exists()
-
-
-def resolve_weights_file(
-    spec: str | Path,
-    local_files_only: bool = True,
-    what: str = "trajectory-attention weights",
-    download_hint: str | None = None,
-) -> Path:
-    r"""A local weights file from a path or a hub spec ``"repo_id:filename"``.
-
-    ``what`` names the file in errors; ``download_hint`` says how to get it when a local path
-    is missing (default: the official trajectory-attention checkpoint).
-
-    Raises:
-        MissingModelError: the file is not there (names the download command).
-    """
-    text = str(spec)
-    if ":" in text and not _looks_like_path(text):
-        repo_id, filename = text.split(":", 1)
-        from huggingface_hub import hf_hub_download
-
-        try:
-            return Path(
-                hf_hub_download(repo_id, filename, local_files_only=local_files_only or _offline())
-            )
-        except Exception as exc:  # hub errors vary (offline, not cached, no such repo)
-            raise MissingModelError(
-                f"{what} {filename!r} from {repo_id!r} are not available "
-                f"locally: run `huggingface-cli download {repo_id} {filename}` "
-                f"(or give a local path) ({type(exc).__name__})"
-            ) from exc
-    path = Path(text).expanduser()
-    if not path.is_file():
-        hint = download_hint or (
-            f"download the official checkpoint with `huggingface-cli download "
-            f"{OFFICIAL_WEIGHTS_REPO} {OFFICIAL_WEIGHTS_FILE}` (or train and save branch "
-            "weights there)"
-        )
-        raise MissingModelError(f"{what} not found at {path}: {hint}")
-    return path
 
 
 def load_pretrained(
     pipeline_class: type,
     base_model: str | Path,
-    what: str,
-    default_model: str,
-    download: Callable[[str], str],
+    family: BaseModel,
     local_files_only: bool | None = None,
     **kwargs: Any,
 ) -> Any:
     r"""Load a diffusers pipeline (local folder or hub id) as ``pipeline_class``.
 
-    Shared by the SVD and Wan pipelines so that a missing base model is reported the same way:
-    ``what`` names it ("SVD"), ``download(model_id)`` is the command that fetches a model, and
-    ``default_model`` is the one named when a local folder is missing or broken.
+    Shared by the SVD and Wan pipelines so that a missing base model is reported the same way
+    (``family`` names it and its download; :func:`trajattn.model_files.check_base_model`
+    first, which the adapters also run before importing this module).
 
     Args:
         pipeline_class: the pipeline class or a subclass (its own ``from_pretrained``
@@ -126,15 +75,10 @@ def load_pretrained(
     Raises:
         MissingModelError: the model is not available (names the download).
     """
-    if local_files_only is None:
-        local_files_only = _offline()
+    local_files_only = local_only(local_files_only)
+    check_base_model(base_model, family, local_files_only)
     base = str(base_model)
-    local = _looks_like_path(base)
-    if local and not Path(base).expanduser().is_dir():
-        raise MissingModelError(
-            f"{what} base model not found at {base}: download it with "
-            f"`{download(default_model)}` and give its folder (or the hub id) as base_model"
-        )
+    local = looks_like_path(base)
     try:
         return DiffusionPipeline.from_pretrained.__func__(  # type: ignore[attr-defined]
             pipeline_class,
@@ -144,8 +88,9 @@ def load_pretrained(
         )
     except (OSError, ValueError) as exc:
         raise MissingModelError(
-            f"cannot load the {what} base model {base!r}: download it with "
-            f"`{download(default_model if local else base)}` ({type(exc).__name__}: {exc})"
+            f"cannot load the {family.what} base model {base!r}: download it with "
+            f"`{family.download(family.default if local else base)}` "
+            f"({type(exc).__name__}: {exc})"
         ) from exc
 
 
@@ -171,15 +116,7 @@ def load_svd(
     """
     if "svd_variant" in kwargs:
         kwargs["variant"] = kwargs.pop("svd_variant")
-    return load_pretrained(
-        pipeline_class,
-        base_model,
-        "SVD",
-        SVD_XT,
-        lambda model: f"huggingface-cli download {model}",
-        local_files_only,
-        **kwargs,
-    )
+    return load_pretrained(pipeline_class, base_model, SVD, local_files_only, **kwargs)
 
 
 def load_trajattn_weights(unet: torch.nn.Module, path: str | Path) -> list[str]:

@@ -26,6 +26,7 @@ import torch
 from diffusers import WanImageToVideoPipeline
 
 from trajattn.attention import TrajectoryAttentionConfig
+from trajattn.model_files import WAN, WAN_BRANCH_WEIGHTS, WAN_I2V_480P
 from trajattn.pipeline import (
     conditioning_image,
     load_pretrained,
@@ -37,8 +38,6 @@ from trajattn.wan.attention import apply_trajectory_attention, is_applied, traje
 from trajattn.wan.frames import num_latent_frames
 from trajattn.wan.weights import load_weights
 
-#: Wan 2.1 image-to-video, 480p, in diffusers format.
-WAN_I2V_480P = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
 #: Wan's I2V defaults (diffusers' pipeline and model card): 832x480, 81 frames, 50 steps, CFG 5.
 DEFAULTS: dict[str, Any] = {
     "width": 832,
@@ -47,15 +46,6 @@ DEFAULTS: dict[str, Any] = {
     "num_inference_steps": 50,
     "guidance_scale": 5.0,
 }
-
-
-def download_command(base_model: str = WAN_I2V_480P) -> str:
-    """How to fetch the base model (the default one is also ``trajbench fetch-weights
-    wan-i2v``)."""
-    text = f"huggingface-cli download {base_model}"
-    if base_model == WAN_I2V_480P:
-        text += "` or `trajbench fetch-weights wan-i2v"
-    return text
 
 
 class WanTrajectoryPipeline(WanImageToVideoPipeline):
@@ -82,13 +72,7 @@ class WanTrajectoryPipeline(WanImageToVideoPipeline):
         for model in self._transformers():
             apply_trajectory_attention(model, config)
         if weights is not None:
-            hint = (
-                "train the Wan branch with `python -m trajattn.wan.train` and give the saved "
-                "safetensors file (no weights have been released)"
-            )
-            path = resolve_weights_file(
-                weights, local_files_only, "Wan trajectory-attention weights", hint
-            )
+            path = resolve_weights_file(weights, local_files_only, *WAN_BRANCH_WEIGHTS)
             load_weights(self.transformer, path)
         return self
 
@@ -114,7 +98,7 @@ class WanTrajectoryPipeline(WanImageToVideoPipeline):
             MissingModelError: Wan or the weights are not available (names the download).
         """
         pipe = load_pretrained(
-            cls, base_model, "Wan", WAN_I2V_480P, download_command, local_files_only, **kwargs
+            cls, base_model, WAN, local_files_only, **kwargs
         )
         config = attention_config or TrajectoryAttentionConfig(variant=variant)
         return pipe.attach_trajectory_attention(config, trajattn_weights, local_files_only)
