@@ -73,7 +73,10 @@ class TrajectoryAttentionMethod(DiffusionMethod):
         "nvs_lr": 0.02,  # official My_SVD.__call__ lr
         "nvs_weight_clamp": 0.6,  # official My_SVD.__call__ weight_clamp
         "nvs_refresh": True,  # re-run the UNet on the guided latents (upstream's order)
-        "nvs_compat_cutoff": False,  # reproduce upstream's hole-count slip in the cutoff
+        # upstream's kept-fraction index, hole cells counted once (NVS-Solver's and the official
+        # trajattn code's utils/nvs_solver_schedule.py); false (a departure): exactly w of the
+        # valid entries
+        "nvs_compat_cutoff": True,
         "nvs_latent_divisor": 5.6,  # upstream factor_s; null: 1 / vae.config.scaling_factor
         **{k: v for k, v in PAPER_DEFAULTS.items() if k not in ("num_frames", "width", "height")},
         "width": PAPER_DEFAULTS["width"],

@@ -70,6 +70,19 @@ def test_missing_model_is_unavailable_naming_the_download(tmp_path):
         method.generate(request())
 
 
+def test_nvs_guidance_defaults_are_upstreams_rules():
+    # "Ours w. NVS-Solver": the official trajattn code runs NVS-Solver's step_single (cutoff
+    # index, refreshed prediction); a departure is an option, off by default, whichever
+    # preset turns the guidance on
+    from trajattn.nvs_guidance import NVSGuidanceConfig
+
+    adapter = create_method("trajattn", {"nvs_guidance": True})._guidance_config()
+    upstream = NVSGuidanceConfig()
+    for option in ("compat_cutoff", "refresh", "crop", "x0_pass", "hole_fill", "lr"):
+        assert getattr(adapter, option) == getattr(upstream, option), option
+    assert adapter.weight_clamp == 0.6  # the official trajattn pipeline's, not NVS-Solver's demo
+
+
 def test_presets_load_and_have_known_options():
     for name in [
         "trajattn",
