@@ -98,7 +98,20 @@ class TrajectoryAttentionMethod(DiffusionMethod):
         """SVD (base class) and the branch ``weights``, before any heavy import."""
         super().check_model_files()
         if self.conf["weights"] is not None:
-            check_weights_file(self.conf["weights"], self.conf["local_files_only"])
+            check_weights_file(self.conf["weights"], self.conf["local_files_only"],
+                               download_hint=self.weights_hint())
+
+    def weights_hint(self) -> str | None:
+        """How to get missing ``weights``: the official checkpoint is the inherit variant's
+        (None: :mod:`trajattn.model_files` names it); other variants must be trained."""
+        variant = self.conf["variant"]
+        if variant == "inherit":
+            return None
+        return (
+            f"no {variant} weights have been released: train them with `trajbench train "
+            f"--variant {variant} --data CLIPS --out runs/{variant}` (docs/trajattn.md) and "
+            f"give runs/{variant}/checkpoints/step-*/trainable.safetensors as weights"
+        )
 
     def tiny_pipeline(self, dtype: Any) -> Any:
         """The tiny random trajectory-attention pipeline (:mod:`trajattn.tiny`)."""

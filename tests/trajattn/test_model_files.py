@@ -113,9 +113,12 @@ ADAPTER_RUN = textwrap.dedent(
 @pytest.mark.parametrize(
     ("preset", "args", "named"),
     [
-        ("trajattn_addon", {"base_model": "{svd}"}, "trajattn_addon.safetensors"),
+        ("trajattn_addon", {"base_model": "{svd}"}, "trajbench train --variant addon"),
         ("trajattn", {"base_model": "{svd}", "local_files_only": True}, "zeqixiao"),
         ("trajattn_tuning", {}, "stabilityai/stable-video-diffusion-img2vid-xt"),
+        ("trajattn_tuning", {"base_model": "{svd}"}, "no tuning weights have been released"),
+        ("trajattn_inherit", {"base_model": "{svd}", "weights": "{svd}/w.pth"},
+         "huggingface-cli download zeqixiao/TrajectoryAttention trajattn_temp.pth"),
         ("trajattn_wan", {"base_model": "{svd}"}, "python -m trajattn.wan.train"),
         ("cameractrl", {"base_model": "{svd}", "local_files_only": True}, "hehao13"),
         ("nvs_solver", {"base_model": "{svd}/missing"}, "missing"),

@@ -39,6 +39,20 @@ def _state(out) -> dict[str, torch.Tensor]:
     return load_file(str(latest_checkpoint(out / "checkpoints") / "trainable.safetensors"))
 
 
+def assert_generation_loads(out, variant: str) -> None:
+    """The checkpoint's trainable.safetensors is what a preset's ``weights`` takes: loaded
+    into a fresh tiny UNet of that variant by the generation loader, every tensor equal."""
+    from trajattn.attention import TrajectoryAttentionConfig
+    from trajattn.pipeline import load_trajattn_weights
+    from trajattn.tiny import build_tiny_pipeline
+
+    trained = _state(out)
+    unet = build_tiny_pipeline(seed=1, config=TrajectoryAttentionConfig(variant=variant)).unet
+    load_trajattn_weights(unet, latest_checkpoint(out / "checkpoints") / "trainable.safetensors")
+    state = unet.state_dict()
+    assert all(torch.equal(state[name], tensor) for name, tensor in trained.items())
+
+
 def test_inherit_training_changes_only_the_branch(clips, tmp_path):
     config = _config(clips, tmp_path / "run", steps=1)
     result = train(config)
@@ -50,6 +64,7 @@ def test_inherit_training_changes_only_the_branch(clips, tmp_path):
     assert not any(name in initial for name in trained)  # branch weights are new
     outs = [n for n in trained if ".to_out.0.weight" in n]
     assert any(trained[n].abs().sum() > 0 for n in outs)
+    assert_generation_loads(tmp_path / "run", "inherit")
 
 
 def test_tuning_trains_attn1_and_vanilla_refuses(clips, tmp_path):
@@ -58,6 +73,7 @@ def test_tuning_trains_attn1_and_vanilla_refuses(clips, tmp_path):
     assert trained and all(".attn1." in name for name in trained)
     base = load_pipeline(_config(clips, tmp_path)).unet.state_dict()
     assert any(not torch.equal(trained[n], base[n]) for n in trained)
+    assert_generation_loads(tmp_path / "tune", "tuning")
     with pytest.raises(ValueError, match="no trainable parameters"):
         train(_config(clips, tmp_path / "van", variant="vanilla"))
 
