@@ -108,7 +108,8 @@ class TrajectoryAttentionMethod(DiffusionMethod):
         if variant == "inherit":
             return None
         return (
-            f"no {variant} weights have been released: train them with `trajbench train "
+            f"the {variant} variant needs trained weights, none have been released: train "
+            f"them with `trajbench train "
             f"--variant {variant} --data CLIPS --out runs/{variant}` (docs/trajattn.md) and "
             f"give runs/{variant}/checkpoints/step-*/trainable.safetensors as weights"
         )

@@ -128,8 +128,8 @@ WAN = BaseModel("Wan", WAN_I2V_480P, "` or `trajbench fetch-weights wan-i2v")
 #: ``what`` and ``download_hint`` of the Wan branch weights (none released)
 WAN_BRANCH_WEIGHTS = (
     "Wan trajectory-attention weights",
-    "train the Wan branch with `python -m trajattn.wan.train` and give the saved safetensors "
-    "file (no weights have been released)",
+    "the Wan branch needs trained weights, none have been released: train them with "
+    "`python -m trajattn.wan.train` and give the saved safetensors file",
 )
 
 

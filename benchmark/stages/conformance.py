@@ -20,6 +20,9 @@ from benchmark.stages.request import build_request
 from methods.base import MethodUnavailable
 from methods.presets import method_from_preset
 
+#: an unavailable method's message must hold one of these words: it says what to get
+NAMES_WHAT_IS_MISSING = ("download", "install", "needs", "provide")
+
 
 @dataclass
 class Check:
@@ -51,7 +54,7 @@ def check_method(
             first = method.generate(request)
         except MethodUnavailable as exc:
             message = str(exc)
-            names_what = any(w in message for w in ("download", "install", "needs", "provide"))
+            names_what = any(w in message for w in NAMES_WHAT_IS_MISSING)
             return [Check("unavailable, says what is missing", names_what, message)]
         frames = first.frames
         checks.append(Check(

@@ -16,6 +16,7 @@ from pathlib import Path
 import huggingface_hub
 import pytest
 
+from benchmark.stages.conformance import NAMES_WHAT_IS_MISSING
 from trajattn.model_files import (
     SVD,
     WAN,
@@ -116,7 +117,7 @@ ADAPTER_RUN = textwrap.dedent(
         ("trajattn_addon", {"base_model": "{svd}"}, "trajbench train --variant addon"),
         ("trajattn", {"base_model": "{svd}", "local_files_only": True}, "zeqixiao"),
         ("trajattn_tuning", {}, "stabilityai/stable-video-diffusion-img2vid-xt"),
-        ("trajattn_tuning", {"base_model": "{svd}"}, "no tuning weights have been released"),
+        ("trajattn_tuning", {"base_model": "{svd}"}, "the tuning variant needs trained weights"),
         ("trajattn_inherit", {"base_model": "{svd}", "weights": "{svd}/w.pth"},
          "huggingface-cli download zeqixiao/TrajectoryAttention trajattn_temp.pth"),
         ("trajattn_wan", {"base_model": "{svd}"}, "python -m trajattn.wan.train"),
@@ -140,4 +141,5 @@ def test_a_preset_without_its_models_fails_before_importing_torch(tmp_path, pres
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["reason"] is not None and named in result["reason"], result
+    assert any(word in result["reason"] for word in NAMES_WHAT_IS_MISSING)  # check-method's
     assert not result["torch"] and not result["diffusers"], result
