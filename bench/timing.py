@@ -29,6 +29,40 @@ class Meter:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # KiB on Linux
 
 
+FIELDS = ("s", "cpu_s", "user_s", "sys_s", "kfaults")
+
+
+def measure(fn: Callable[[], object], meter: Meter) -> dict[str, float]:
+    """One call's wall, CPU, user-CPU and system-CPU seconds and page faults (thousands), all
+    of this process; system time is mostly the kernel faulting in fresh memory, which on a
+    virtual machine can cost more than the arithmetic (user time)."""
+    start, start_cpu = time.perf_counter(), time.process_time()
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    fn()
+    meter.sync()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "s": time.perf_counter() - start,
+        "cpu_s": time.process_time() - start_cpu,
+        "user_s": after.ru_utime - before.ru_utime,
+        "sys_s": after.ru_stime - before.ru_stime,
+        "kfaults": (after.ru_minflt - before.ru_minflt) / 1e3,
+    }
+
+
+def best_of(fn: Callable[[], object], meter: Meter, repeats: int, warmup: int = 1
+            ) -> dict[str, float]:
+    """Each field of :func:`measure` at its best over ``repeats`` calls after ``warmup``."""
+    for _ in range(warmup):
+        fn()
+    meter.sync()
+    best = dict.fromkeys(FIELDS, math.inf)
+    for _ in range(repeats):
+        for field, value in measure(fn, meter).items():
+            best[field] = min(best[field], value)
+    return best
+
+
 def time_call(
     fn: Callable[[], object], meter: Meter, repeats: int, warmup: int = 1
 ) -> tuple[float, float]:
@@ -37,47 +71,23 @@ def time_call(
     CPU time counts only this process's own work, so on a shared machine it varies less
     than wall time; the two agree on a quiet one (1 thread).
     """
-    for _ in range(warmup):
-        fn()
-    meter.sync()
-    wall = cpu = math.inf
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        fn()
-        meter.sync()
-        wall = min(wall, time.perf_counter() - start)
-        cpu = min(cpu, time.process_time() - start_cpu)
-    return wall, cpu
+    best = best_of(fn, meter, repeats, warmup)
+    return best["s"], best["cpu_s"]
 
 
 def time_alternately(
     first: Callable[[], object], second: Callable[[], object], meter: Meter, repeats: int,
     warmup: int = 1,
 ) -> dict[str, float]:
-    """Best wall, CPU, user-CPU and system-CPU seconds, and fewest page faults (thousands), of
-    ``first`` and ``second`` called alternately in this process: both see the same machine
-    state, so their ratio is far less noisy on a shared machine than two timings taken
-    minutes apart in separate processes. System time is mostly the kernel faulting in fresh
-    memory, which on a virtual machine can cost more than the arithmetic."""
+    """Each field of :func:`measure` at its best, for ``first`` and ``second`` called
+    alternately in this process: both see the same machine state, so their ratio is far less
+    noisy on a shared machine than two timings taken minutes apart in separate processes."""
     for _ in range(warmup):
         first()
         second()
-    fields = ("s", "cpu_s", "user_s", "sys_s", "kfaults")
-    best = {f"{key}_{f}": math.inf for key in ("first", "second") for f in fields}
+    best = {f"{key}_{f}": math.inf for key in ("first", "second") for f in FIELDS}
     for _ in range(repeats):
         for key, fn in (("first", first), ("second", second)):
-            start, start_cpu = time.perf_counter(), time.process_time()
-            before = resource.getrusage(resource.RUSAGE_SELF)
-            fn()
-            meter.sync()
-            after = resource.getrusage(resource.RUSAGE_SELF)
-            taken = {
-                "s": time.perf_counter() - start,
-                "cpu_s": time.process_time() - start_cpu,
-                "user_s": after.ru_utime - before.ru_utime,
-                "sys_s": after.ru_stime - before.ru_stime,
-                "kfaults": (after.ru_minflt - before.ru_minflt) / 1e3,
-            }
-            for f, value in taken.items():
-                best[f"{key}_{f}"] = min(best[f"{key}_{f}"], value)
+            for field, value in measure(fn, meter).items():
+                best[f"{key}_{field}"] = min(best[f"{key}_{field}"], value)
     return best
