@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention
 
 from bench.timing import Meter, best_of
-from bench.trajattn import DTYPES, shape_of, variant_call
+from bench.trajattn import DTYPES, add_layer_arguments, shape_of, variant_call
 
 
 def piece_calls(args, device: torch.device) -> dict[str, Callable[[], None]]:
@@ -79,17 +79,8 @@ def lower_bound(seconds: dict[str, float]) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads (torch)")
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--warmup", type=int, default=1, help="untimed calls first")
-    parser.add_argument("--frames", type=int, default=25)
-    parser.add_argument("--latent", type=int, nargs=2, default=(36, 64))
-    parser.add_argument("--channels", type=int, default=640)
-    parser.add_argument("--valid", type=float, default=0.8, help="fraction of valid points")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
-    parser.add_argument("--forward-only", action="store_true",
-                        help="forward under torch.no_grad() instead of forward + backward")
+    add_layer_arguments(parser)
+    parser.set_defaults(repeats=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)

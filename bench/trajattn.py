@@ -264,8 +264,8 @@ def report(results: dict[str, dict], groups: list[tuple[str, tuple[str, ...]]]) 
     return lines
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_layer_arguments(parser: argparse.ArgumentParser) -> None:
+    """Device, timing and the SVD-XT layer's shape: the options every trajattn bench takes."""
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (torch)")
     parser.add_argument("--repeats", type=int, default=3)
@@ -276,6 +276,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--valid", type=float, default=0.8, help="fraction of valid points")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32",
                         help="tokens and modules (half precision: as SVD runs on a GPU)")
+    parser.add_argument("--forward-only", action="store_true",
+                        help="block: forward under torch.no_grad() (sampling) instead of "
+                        "forward + backward (training)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_layer_arguments(parser)
     parser.add_argument("--chunk-mib", type=int, default=0,
                         help="the nearest path's chunk budget on this device (MiB; default: "
                         "trajattn.chunked.CHUNK_BYTES)")
@@ -291,9 +299,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--both-paths", action="store_true",
                         help="block: also time the branch forced onto its chunked and its "
                         "projected path (which one block-ours takes depends on device and dtype)")
-    parser.add_argument("--forward-only", action="store_true",
-                        help="block: forward under torch.no_grad() (sampling) instead of "
-                        "forward + backward (training)")
     parser.add_argument("--child", choices=(*VARIANTS, PAIRED), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.chunk_mib:
