@@ -30,10 +30,8 @@ from trajattn.attention import (
     temporal_blocks,
     trajectories,
 )
-from trajattn.model_files import (  # noqa: F401  (re-exported: the loaders' public names)
+from trajattn.model_files import (
     OFFICIAL_WEIGHTS,
-    OFFICIAL_WEIGHTS_FILE,
-    OFFICIAL_WEIGHTS_REPO,
     SVD,
     SVD_XT,
     BaseModel,
