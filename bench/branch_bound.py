@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention
 
 from bench.timing import Meter, best_of
-from bench.trajattn import DTYPES, add_layer_arguments, shape_of, variant_call
+from bench.trajattn import DTYPES, add_layer_arguments, pass_label, shape_of, variant_call
 
 
 def piece_calls(args, device: torch.device) -> dict[str, Callable[[], None]]:
@@ -102,10 +102,9 @@ def main(argv: list[str] | None = None) -> None:
     measured = seconds["attn1 + branch"] / seconds["attn1"]
     pieces = seconds["P"] + seconds["A(hw)"]
     unit = "s wall" if key == "s" else "s user"
-    what = "fwd (no grad)" if args.forward_only else "fwd+bwd"
-    print(f"{what}, {args.dtype}, {device}, in {unit}: attn1 + branch / attn1 alone measured "
-          f"x{measured:.2f}, lower bound x{bound:.2f} (P + A(hw) = {pieces:.3f} against "
-          f"attn1's {seconds['attn1']:.3f})")
+    print(f"{pass_label(args)}, {args.dtype}, {device}, in {unit}: attn1 + branch / attn1 "
+          f"alone measured x{measured:.2f}, lower bound x{bound:.2f} "
+          f"(P + A(hw) = {pieces:.3f} against attn1's {seconds['attn1']:.3f})")
 
 if __name__ == "__main__":
     main()

@@ -281,6 +281,11 @@ def add_layer_arguments(parser: argparse.ArgumentParser) -> None:
                         "forward + backward (training)")
 
 
+def pass_label(args) -> str:
+    """What a block call runs: ``--forward-only`` or forward + backward."""
+    return "fwd (no grad)" if args.forward_only else "fwd+bwd"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_layer_arguments(parser)
@@ -320,8 +325,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_block and not args.paired:
         block = tuple(n for n in BLOCK if not (args.skip_official_block and n == "block-official"))
         block += BOTH_PATHS if args.both_paths else ()
-        what = "fwd (no grad)" if args.forward_only else "fwd+bwd"
-        groups.append((f"temporal block {what}", block))
+        groups.append((f"temporal block {pass_label(args)}", block))
     results = {}
     for _, names in groups:
         for name in names:
@@ -330,8 +334,8 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(report(results, groups)))
     if args.paired and not args.skip_block:
         r = child(PAIRED, args)
-        what = "fwd (no grad)" if args.forward_only else "fwd+bwd"
-        print(f"temporal block {what}, alternating in one process (best of {args.repeats}):")
+        print(f"temporal block {pass_label(args)}, alternating in one process "
+              f"(best of {args.repeats}):")
         for what, unit in (("s", "s wall"), ("cpu_s", "s cpu"), ("user_s", "s user"),
                            ("sys_s", "s system"), ("kfaults", "k page faults")):
             first, second = r[f"first_{what}"], r[f"second_{what}"]
