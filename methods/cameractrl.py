@@ -14,11 +14,12 @@ tiny.build_tiny_pipeline`): runs on a CPU in seconds, checks the wiring only (it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from benchmark.cameras import CameraPath
-from methods.base import GenerationRequest, GenerationResult, MethodUnavailable
+from methods.base import GenerationRequest, GenerationResult
 from methods.cameractrl_parts.defaults import (
     CAMERACTRL_DEFAULTS,
     CKPT_REPO,
@@ -27,7 +28,7 @@ from methods.cameractrl_parts.defaults import (
 )
 from methods.framing import fit_to_resolution, svd_sampling_options
 from methods.svd import SVD_OPTIONS, SVD_XT, DiffusionMethod
-from trajattn.model_files import MissingModelError, check_weights_file  # no torch
+from trajattn.model_files import check_weights_file, collect_missing  # no torch
 
 
 class CameraCtrl(DiffusionMethod):
@@ -57,20 +58,14 @@ class CameraCtrl(DiffusionMethod):
         )
         return spec, "CameraCtrl-SVD checkpoint", hint
 
-    def check_model_files(self) -> None:
-        """The checkpoint and SVD, before any heavy import; both problems reported together."""
+    def model_file_checks(self) -> list[Callable[[], Any]]:
+        """The checkpoint, then SVD (base class)."""
         spec, what, hint = self._checkpoint()
-        problems = []
-        for check in (
-            lambda: check_weights_file(spec, self.conf["local_files_only"], what, hint),
-            super().check_model_files,
-        ):
-            try:
-                check()
-            except MissingModelError as exc:
-                problems.append(str(exc))
-        if problems:
-            raise MethodUnavailable("; ".join(problems))
+        local_files_only = self.conf["local_files_only"]
+        return [
+            lambda: check_weights_file(spec, local_files_only, what, hint),
+            *super().model_file_checks(),
+        ]
 
     def load_pipeline(self, dtype: Any) -> Any:
         """SVD from ``base_model`` with the CameraCtrl checkpoint; a missing checkpoint and a
@@ -86,20 +81,11 @@ class CameraCtrl(DiffusionMethod):
 
         conf = self.conf
         spec, what, hint = self._checkpoint()
-        problems, ckpt, svd = [], None, None
-        try:
-            ckpt = resolve_weights_file(spec, conf["local_files_only"], what, hint)
-        except MissingModelError as exc:
-            problems.append(str(exc))
-        try:
-            svd = load_svd(
-                StableVideoDiffusionPipeline, conf["base_model"], conf["local_files_only"],
-                torch_dtype=dtype,
-            )
-        except MissingModelError as exc:
-            problems.append(str(exc))
-        if problems:
-            raise MethodUnavailable("; ".join(problems))
+        ckpt, svd = collect_missing([  # downloads allowed: the loaders find out, not the checks
+            lambda: resolve_weights_file(spec, conf["local_files_only"], what, hint),
+            lambda: load_svd(StableVideoDiffusionPipeline, conf["base_model"],
+                             conf["local_files_only"], torch_dtype=dtype),
+        ])
         sizes = {**SVD_XT_POSE_ENCODER, "max_frames": int(conf["max_frames"])}
         encoder = CameraPoseEncoder(**sizes)
         attach_pose_processors(svd.unet)

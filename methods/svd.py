@@ -13,11 +13,18 @@ fraction of a second instead of after importing diffusers and loading SVD.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from methods.base import Method, MethodUnavailable
 from methods.framing import resolve_device_dtype
-from trajattn.model_files import SVD, SVD_XT, MissingModelError, check_base_model  # no torch
+from trajattn.model_files import (  # no torch
+    SVD,
+    SVD_XT,
+    MissingModelError,
+    check_base_model,
+    collect_missing,
+)
 
 __all__ = ["SVD_OPTIONS", "SVD_XT", "DiffusionMethod"]
 
@@ -55,16 +62,23 @@ class DiffusionMethod(Method):
         """The pipeline of tiny random models (``tiny: true``)."""
         raise NotImplementedError
 
+    def model_file_checks(self) -> list[Callable[[], Any]]:
+        """The torch-free checks :meth:`check_model_files` runs (:mod:`trajattn.model_files`);
+        here the SVD ``base_model`` of presets that have one. Subclasses add their weights."""
+        if "base_model" not in self.conf:
+            return []
+        conf = self.conf
+        return [lambda: check_base_model(conf["base_model"], SVD, conf["local_files_only"])]
+
     def check_model_files(self) -> None:
         """Fail fast, before torch and diffusers are imported, when a model the real pipeline
-        needs is certainly missing (:mod:`trajattn.model_files`); here the SVD ``base_model``
-        of presets that have one. Subclasses add their weights.
+        needs is certainly missing. Every check of :meth:`model_file_checks` runs, so one
+        message names every missing model.
 
         Raises:
             MissingModelError or MethodUnavailable: naming what to download.
         """
-        if "base_model" in self.conf:
-            check_base_model(self.conf["base_model"], SVD, self.conf["local_files_only"])
+        collect_missing(self.model_file_checks())
 
     def place(self, pipe: Any, device: str, dtype: Any) -> Any:
         """Move the built pipeline to the device and dtype (override for offloading)."""

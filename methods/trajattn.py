@@ -38,6 +38,7 @@ in seconds and checks the wiring only (its frames are noise).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -94,12 +95,15 @@ class TrajectoryAttentionMethod(DiffusionMethod):
             compat_mixed_pairs=self.conf["compat_mixed_pairs"],
         )
 
-    def check_model_files(self) -> None:
-        """SVD (base class) and the branch ``weights``, before any heavy import."""
-        super().check_model_files()
-        if self.conf["weights"] is not None:
-            check_weights_file(self.conf["weights"], self.conf["local_files_only"],
-                               download_hint=self.weights_hint())
+    def model_file_checks(self) -> list[Callable[[], Any]]:
+        """SVD (base class) and the branch ``weights``."""
+        conf = self.conf
+        checks = super().model_file_checks()
+        if conf["weights"] is not None:
+            checks.append(lambda: check_weights_file(
+                conf["weights"], conf["local_files_only"], download_hint=self.weights_hint()
+            ))
+        return checks
 
     def weights_hint(self) -> str | None:
         """How to get missing ``weights``: the official checkpoint is the inherit variant's

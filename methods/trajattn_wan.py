@@ -23,6 +23,7 @@ CPU in seconds and checks the wiring only (its frames are noise).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -105,8 +106,8 @@ class WanTrajectoryAttentionMethod(DiffusionMethod):
         return build_tiny_pipeline(seed=0, config=self._attention_config())
 
     def check_model_files(self) -> None:
-        """Wan and the branch ``weights``, before any heavy import; refuses a branch variant
-        without weights (an untrained inherit branch is plain Wan)."""
+        """Refuses a branch variant without weights (an untrained inherit branch is plain
+        Wan), then the base class's check of :meth:`model_file_checks`."""
         conf = self.conf
         if conf["variant"] != "vanilla" and conf["weights"] is None:
             raise MethodUnavailable(
@@ -115,9 +116,17 @@ class WanTrajectoryAttentionMethod(DiffusionMethod):
                 "train them with `python -m trajattn.wan.train` and give the file as "
                 "weights, or use variant vanilla"
             )
-        check_base_model(conf["base_model"], WAN, conf["local_files_only"])
+        super().check_model_files()
+
+    def model_file_checks(self) -> list[Callable[[], Any]]:
+        """Wan (not the base class's SVD) and the branch ``weights``."""
+        conf = self.conf
+        checks = [lambda: check_base_model(conf["base_model"], WAN, conf["local_files_only"])]
         if conf["weights"] is not None:
-            check_weights_file(conf["weights"], conf["local_files_only"], *WAN_BRANCH_WEIGHTS)
+            checks.append(lambda: check_weights_file(
+                conf["weights"], conf["local_files_only"], *WAN_BRANCH_WEIGHTS
+            ))
+        return checks
 
     def load_pipeline(self, dtype: Any) -> Any:
         """Wan from ``base_model`` with the branch ``weights`` (checked first by

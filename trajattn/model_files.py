@@ -12,8 +12,10 @@ the loaders in :mod:`trajattn.pipeline` use the same functions, so the messages 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SVD_XT = "stabilityai/stable-video-diffusion-img2vid-xt"
 WAN_I2V_480P = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
@@ -26,6 +28,21 @@ OFFICIAL_WEIGHTS = f"{OFFICIAL_WEIGHTS_REPO}:{OFFICIAL_WEIGHTS_FILE}"
 class MissingModelError(FileNotFoundError):
     """The base model or the trajectory-attention weights are not available locally; the
     message names what to download."""
+
+
+def collect_missing(steps: Iterable[Callable[[], Any]]) -> list[Any]:
+    """Run every step, the later ones too when one finds its model missing, and return their
+    results; if any raised :class:`MissingModelError`, raise one naming every missing model,
+    so that a user downloads all of them in one go instead of one per failed run."""
+    results, problems = [], []
+    for step in steps:
+        try:
+            results.append(step())
+        except MissingModelError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise MissingModelError("; ".join(problems))
+    return results
 
 
 def offline() -> bool:

@@ -69,3 +69,33 @@ def test_a_preset_without_its_models_fails_before_importing_torch(tmp_path, pres
     assert result["reason"] is not None and named in result["reason"], result
     assert any(word in result["reason"] for word in NAMES_WHAT_IS_MISSING)  # check-method's
     assert not result["torch"] and not result["diffusers"], result
+
+
+@pytest.mark.parametrize(
+    ("preset", "named"),
+    [
+        ("trajattn_inherit", ("SVD base model not found", "trajectory-attention weights")),
+        ("trajattn_wan", ("Wan base model not found", "Wan trajectory-attention weights")),
+        ("cameractrl", ("SVD base model not found", "CameraCtrl-SVD checkpoint")),
+    ],
+)
+def test_a_preset_missing_base_model_and_weights_names_both(tmp_path, preset, named):
+    # one message for everything that is missing: a user downloads it all in one go instead
+    # of finding the weights missing only after the base model has been fetched
+    args = {"base_model": str(tmp_path / "no-base"), "weights": str(tmp_path / "w.pth"),
+            "checkpoint": str(tmp_path / "ckpt.ckpt")}
+    if preset != "cameractrl":
+        del args["checkpoint"]
+    else:
+        del args["weights"]
+    done = subprocess.run(
+        [sys.executable, "-c", ADAPTER_RUN, preset, json.dumps(args)],
+        cwd=tmp_path, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin",
+                           "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["reason"] is not None, result
+    for name in named:
+        assert name in result["reason"], result
+    assert not result["torch"] and not result["diffusers"], result

@@ -19,6 +19,7 @@ from trajattn.model_files import (
     MissingModelError,
     check_base_model,
     check_weights_file,
+    collect_missing,
 )
 
 
@@ -82,3 +83,25 @@ def test_weights_file_checks(tmp_path, monkeypatch, no_network):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
     with pytest.raises(MissingModelError, match="huggingface-cli download zeqixiao/Traj"):
         check_weights_file(spec, True)
+
+
+def test_collect_missing_runs_every_step_and_names_every_missing_model():
+    ran = []
+
+    def missing(name):
+        def step():
+            ran.append(name)
+            raise MissingModelError(f"{name} not found")
+        return step
+
+    def present(name):
+        return lambda: ran.append(name) or name
+
+    assert collect_missing([present("a"), present("b")]) == ["a", "b"]
+    ran.clear()
+    with pytest.raises(MissingModelError) as caught:
+        collect_missing([missing("svd"), present("vae"), missing("weights")])
+    assert ran == ["svd", "vae", "weights"]  # the steps after a missing model still ran
+    assert str(caught.value) == "svd not found; weights not found"
+    with pytest.raises(ZeroDivisionError):  # other errors are not a missing model
+        collect_missing([lambda: 1 / 0, missing("never")])
